@@ -1,0 +1,202 @@
+"""LightningDataModule: read the splits, fit labels and vocabulary on train, encode, batch by length."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate
+from bilstm_clf.data.download import DATASETS, materialise
+from bilstm_clf.data.readers import Example, ReadReport, label_order, read_examples
+from bilstm_clf.data.tokenizer import TextEncoder
+from bilstm_clf.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+class TextClassificationDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        *,
+        name: str = "custom",
+        data_dir: str = "data",
+        dataset: str | None = None,
+        mirror_dir: str | None = None,
+        train_file: str = "train.tsv",
+        val_file: str | None = "dev.tsv",
+        test_file: str | None = "test.tsv",
+        format: str | None = None,
+        text_field: str | int = "sentence",
+        label_field: str | int = "label",
+        has_header: bool = True,
+        encoding: str = "utf-8",
+        on_bad_row: str = "error",
+        max_chars: int | None = None,
+        val_fraction: float = 0.1,
+        split_seed: int = 1234,
+        lowercase: bool = True,
+        tokenizer_style: str = "basic_english",
+        min_freq: int = 1,
+        max_vocab_size: int | None = None,
+        max_length: int | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        pool_batches: int = 50,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError("data.batch_size", batch_size, "must be a positive integer")
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError("data.val_fraction", val_fraction, "must be between 0 and 1 (exclusive)")
+        if dataset is not None and dataset not in DATASETS:
+            raise ConfigError("data.dataset", dataset, f"expected one of {', '.join(DATASETS)} or null")
+        self.name = name
+        self.data_dir = Path(data_dir)
+        self.dataset = dataset
+        self.mirror_dir = mirror_dir
+        self.files = {"train": train_file, "val": val_file, "test": test_file}
+        self.read_options = dict(
+            format=format,
+            text_field=text_field,
+            label_field=label_field,
+            has_header=has_header,
+            encoding=encoding,
+            on_bad_row=on_bad_row,
+            max_chars=max_chars,
+        )
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.tokenizer_options = dict(
+            lowercase=lowercase, style=tokenizer_style, min_freq=min_freq, max_size=max_vocab_size, max_length=max_length
+        )
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.pool_batches = pool_batches
+        self.num_workers = num_workers
+        self.seed = seed
+
+        self.encoder: TextEncoder | None = None
+        self.label_names: list[str] = []
+        self.examples: dict[str, list[Example]] = {}
+        self.datasets: dict[str, EncodedDataset] = {}
+        self.reports: list[ReadReport] = []
+
+    # --- paths --------------------------------------------------------------------------
+    def path(self, split: str) -> Path | None:
+        filename = self.files[split]
+        return None if filename is None else self.data_dir / filename
+
+    def prepare_data(self) -> None:
+        """Materialise a built-in dataset that is not in ``data_dir`` yet (copy from mirror or download)."""
+        wanted = [p for p in (self.path(s) for s in self.files) if p is not None]
+        missing = [p.name for p in wanted if not p.exists()]
+        if missing and self.dataset is not None:
+            log.info("materialising %s into %s", self.dataset, self.data_dir.parent)
+            materialise(self.dataset, self.data_dir.parent, self.mirror_dir, files=missing)
+
+    # --- setup --------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return  # already set up (train.py sets up early to size the model)
+        train = self._read("train")
+        val = self._read("val") if self.files["val"] else None
+        if val is None:
+            train, val = self._carve_validation(train)
+        test = self._read("test") if self.files["test"] else None
+        self.examples = {"train": train, "val": val} | ({"test": test} if test is not None else {})
+
+        self.label_names = label_order(ex.label for ex in train)
+        if len(self.label_names) < 2:
+            raise DataError(self.path("train"), f"the training split has a single class ({self.label_names[0]!r}); need at least 2")
+        label_ids = {label: i for i, label in enumerate(self.label_names)}
+        for split, rows in self.examples.items():
+            for ex in rows:
+                if ex.label not in label_ids:
+                    raise DataError(
+                        self.path(split) or self.path("train"),
+                        f"label {ex.label!r} does not occur in the training split (labels: {', '.join(self.label_names)})",
+                        line=ex.line,
+                    )
+
+        self.encoder = TextEncoder.build((ex.text for ex in train), **self.tokenizer_options)
+        for split, rows in self.examples.items():
+            ids = self.encoder.encode_batch([ex.text for ex in rows])
+            self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
+        for report in self.reports:
+            log.info("read %s", report.summary())
+        log.info(
+            "%s: %s; vocabulary %d words; %d classes",
+            self.name,
+            ", ".join(f"{k} {len(v)}" for k, v in self.datasets.items()),
+            self.encoder.vocab_size,
+            len(self.label_names),
+        )
+
+    def _read(self, split: str) -> list[Example]:
+        path = self.path(split)
+        report = ReadReport(str(path))
+        self.reports.append(report)
+        return read_examples(path, report=report, **self.read_options)
+
+    def _carve_validation(self, train: list[Example]) -> tuple[list[Example], list[Example]]:
+        """No dev split (TREC): hold out ``val_fraction`` of train, the same rows for a given split_seed."""
+        order = np.random.default_rng(self.split_seed).permutation(len(train))
+        n_val = max(1, int(round(len(train) * self.val_fraction)))
+        val_idx = set(order[:n_val].tolist())
+        return [ex for i, ex in enumerate(train) if i not in val_idx], [train[i] for i in sorted(val_idx)]
+
+    # --- facts the model needs -------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        assert self.encoder is not None, "call setup() first"
+        return self.encoder.vocab_size
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def pad_id(self) -> int:
+        return 0
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.datasets["train"].labels, minlength=self.num_classes)
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        # lengths stay on the host: packing reads them there, so moving them would cost a sync.
+        return {k: v if k == "lengths" else v.to(device, non_blocking=True) for k, v in batch.items()}
+
+    # --- loaders ------------------------------------------------------------------------
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = BucketBatchSampler(
+            dataset.lengths,
+            self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            pool_batches=self.pool_batches,
+            seed=self.seed,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=PadCollate(self.pad_id),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        if "test" not in self.datasets:
+            raise DataError(self.data_dir, "no test split configured (data.test_file is null)")
+        return self._loader("test", train=False)

@@ -1,0 +1,143 @@
+"""Word-level tokenisation and vocabulary on HF ``tokenizers`` (the maintained replacement for torchtext).
+
+The whole pipeline (normaliser, pre-tokeniser, vocabulary, truncation) lives in one
+``tokenizer.json``, so the exported bundle and the torch-free runtime encode exactly as training did.
+No torch import here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel
+from tokenizers.trainers import WordLevelTrainer
+
+PAD = "<pad>"
+UNK = "<unk>"
+SPECIALS = (PAD, UNK)  # ids 0 and 1, always
+STYLES = ("basic_english", "whitespace")
+
+# torchtext's basic_english rules: split off punctuation, drop '"', ';' and ':', collapse spaces.
+_BASIC_ENGLISH = [
+    ("'", " '  "),
+    ('"', ""),
+    (".", " . "),
+    ("<br />", " "),
+    (",", " , "),
+    ("(", " ( "),
+    (")", " ) "),
+    ("!", " ! "),
+    ("?", " ? "),
+    (";", " "),
+    (":", " "),
+]
+
+
+def _normalizer(lowercase: bool, style: str):
+    steps = [normalizers.NFC()]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    if style == "basic_english":
+        steps += [normalizers.Replace(src, dst) for src, dst in _BASIC_ENGLISH]
+        steps.append(normalizers.Replace(Regex(r"\s+"), " "))
+    elif style != "whitespace":
+        raise ValueError(f"unknown tokenizer style {style!r}; expected one of {', '.join(STYLES)}")
+    return normalizers.Sequence(steps)
+
+
+class TextEncoder:
+    """Texts to word ids. Id 0 is ``<pad>``, 1 is ``<unk>``; an empty text encodes as ``[<unk>]``."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.token_to_id(PAD)
+        self.unk_id = tokenizer.token_to_id(UNK)
+        if (self.pad_id, self.unk_id) != (0, 1):
+            raise ValueError("tokenizer vocabulary must start with <pad>, <unk>")
+
+    @classmethod
+    def build(
+        cls,
+        texts: Iterable[str],
+        *,
+        lowercase: bool = True,
+        style: str = "basic_english",
+        min_freq: int = 1,
+        max_size: int | None = None,
+        max_length: int | None = None,
+    ) -> TextEncoder:
+        """Fit the vocabulary on ``texts`` (the training split only).
+
+        ``max_size`` counts words without the specials; ties in frequency are broken
+        alphabetically, so the same data always gives the same ids.
+        """
+        tokenizer = Tokenizer(WordLevel(unk_token=UNK))
+        tokenizer.normalizer = _normalizer(lowercase, style)
+        tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        trainer = WordLevelTrainer(
+            vocab_size=(max_size + len(SPECIALS)) if max_size else 2**31 - 1,
+            min_frequency=max(1, min_freq),
+            special_tokens=list(SPECIALS),
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        if max_length:
+            tokenizer.enable_truncation(max_length)
+        return cls(tokenizer)
+
+    # --- encoding -------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.encode(text).tokens
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids or [self.unk_id]
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        # encode_batch runs in Rust across threads: ~1M short sentences in seconds.
+        return [enc.ids or [self.unk_id] for enc in self.tokenizer.encode_batch(list(texts))]
+
+    # --- vocabulary -----------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    @property
+    def max_length(self) -> int | None:
+        trunc = self.tokenizer.truncation
+        return trunc["max_length"] if trunc else None
+
+    def itos(self) -> list[str]:
+        vocab = self.tokenizer.get_vocab()
+        words = [""] * len(vocab)
+        for word, idx in vocab.items():
+            words[idx] = word
+        return words
+
+    # --- persistence ----------------------------------------------------------------------
+    def to_json(self) -> str:
+        return self.tokenizer.to_str()
+
+    @classmethod
+    def from_json(cls, text: str) -> TextEncoder:
+        return cls(Tokenizer.from_str(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextEncoder:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def save_labels(labels: Sequence[str], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(list(labels), indent=1) + "\n", encoding="utf-8")
+
+
+def load_labels(path: str | Path) -> list[str]:
+    labels = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ValueError(f"{path}: expected a JSON list of label strings")
+    return labels

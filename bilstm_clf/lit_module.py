@@ -1,0 +1,115 @@
+"""LightningModule: loss, metrics, optimisation and what a checkpoint carries. No data reading here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from bilstm_clf.models import BiLSTMClassifier
+
+CHECKPOINT_KEY = "bilstm_clf"  # our extra entry in Lightning checkpoints: tokenizer JSON and labels
+
+
+class SentenceClassifierModule(pl.LightningModule):
+    """Trains a ``BiLSTMClassifier`` built from ``model_config`` (plain values, so checkpoints
+    rebuild the model with ``torch.load(weights_only=True)`` and no code from the run)."""
+
+    def __init__(
+        self,
+        model_config: dict[str, Any],
+        label_names: Sequence[str],
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "epoch",
+        monitor: str = "val/acc",
+        class_weights: Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+        tokenizer_json: str | None = None,
+    ):
+        super().__init__()
+        # Plain values only; the factories are code, not hyperparameters. logger=False: train.py
+        # logs hparams once at the end, together with the real final metrics.
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "tokenizer_json"], logger=False)
+        self.model = BiLSTMClassifier(**model_config)
+        self.label_names = list(label_names)
+        self.tokenizer_json = tokenizer_json
+        self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
+        self.scheduler_factory = scheduler
+        weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
+        self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+
+        num_classes = len(self.label_names)
+        metrics = MetricCollection(
+            {
+                "acc": MulticlassAccuracy(num_classes, average="micro"),
+                "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+            }
+        )
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.val_best = MaxMetric()
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids, lengths)
+
+    def _shared_step(self, batch, metrics: MetricCollection, stage: str) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["lengths"])
+        loss = self.criterion(logits, batch["labels"])
+        metrics.update(logits.detach(), batch["labels"])
+        batch_size = batch["labels"].size(0)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, self.train_metrics, "train")
+
+    def on_train_epoch_end(self):
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
+
+    def on_train_start(self):
+        self.val_best.reset()  # forget the sanity check's numbers
+
+    def validation_step(self, batch, batch_idx):
+        self._shared_step(batch, self.val_metrics, "val")
+
+    def on_validation_epoch_end(self):
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        self.log_dict(values, prog_bar=True)
+        if not self.trainer.sanity_checking:
+            self.val_best.update(values[self.hparams.monitor])
+            self.log(f"{self.hparams.monitor}_best", self.val_best.compute(), prog_bar=True)
+
+    def test_step(self, batch, batch_idx):
+        self._shared_step(batch, self.test_metrics, "test")
+
+    def on_test_epoch_end(self):
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval, "monitor": self.hparams.monitor},
+        }
+
+    # --- what a checkpoint carries besides weights: the vocabulary, as JSON text ---------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"tokenizer_json": self.tokenizer_json, "label_names": self.label_names}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        extra = checkpoint.get(CHECKPOINT_KEY, {})
+        self.tokenizer_json = extra.get("tokenizer_json", self.tokenizer_json)
