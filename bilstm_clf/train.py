@@ -121,6 +121,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     if trainer.is_global_zero:
+        from bilstm_clf.export import export_after_training
+
+        metrics.update(export_after_training(cfg, best_path, module, metrics))
         write_json_atomic(output_dir / "metrics.json", metrics)
         final = {f"hp/{k}": v for k, v in metrics.items() if isinstance(v, float) and ("/" in k)}
         for lg in trainer.loggers:
@@ -143,6 +146,8 @@ def _print_summary(metrics: dict[str, Any], monitor: str) -> None:
         f"  tensorboard: tensorboard --logdir {Path(metrics['run_dir']).parents[2] if len(Path(metrics['run_dir']).parents) > 2 else 'logs'}",
         flush=True,
     )
+    if metrics.get("bundle_dir"):
+        print(f"  bundle:      {metrics['bundle_dir']}", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
