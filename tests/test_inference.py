@@ -32,7 +32,8 @@ def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundle")
     encoder = tiny_encoder(max_length=12)
     checkpoint, model = save_checkpoint(root / "model.ckpt", encoder, LABELS, seed=3)
-    bundle = export_bundle(checkpoint, root / "bundle")
+    # The TorchScript exporter takes a second; the default (dynamo) is covered by test_export/test_parity.
+    bundle = export_bundle(checkpoint, root / "bundle", exporter="torchscript")
     return bundle, model, encoder
 
 
