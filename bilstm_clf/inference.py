@@ -31,6 +31,10 @@ BUNDLE_FORMAT = "bilstm_clf.bundle"  # same value as bilstm_clf.export (which ne
 SUPPORTED_FORMAT_VERSION = 1
 BUNDLE_FILES = ("model.onnx", "tokenizer.json", "labels.json", "metadata.json")
 DEFAULT_MAX_CHARS = 100_000
+# Texts are sorted by length and run in slices of this many rows: on CPU, less padding beats
+# bigger matrices (SST-2 test, E300 H256, one thread: 256 texts in slices of 32 ran 2.4x faster
+# than as one padded batch).
+ROWS_PER_RUN = 32
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,8 @@ class Classifier:
 
     # --- prediction -------------------------------------------------------------------------
     def _run(self, ids: list[list[int]], batch_size: int) -> np.ndarray:
-        """Probabilities [N, C] for encoded rows. Rows are grouped by length so batches carry
-        little padding; the result is in input order."""
+        """Probabilities [N, C] for encoded rows, run ``batch_size`` rows at a time in order of
+        length, so each run carries little padding; the result is in input order."""
         probabilities = np.empty((len(ids), len(self.labels)), np.float32)
         lengths = np.fromiter((len(r) for r in ids), np.int64, len(ids))
         order = np.argsort(lengths, kind="stable")
@@ -143,8 +147,9 @@ class Classifier:
             probabilities[chunk] = self.session.run(["probabilities"], {"input_ids": batch, "lengths": chunk_lengths})[0]
         return probabilities
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """[N, C] float32 probabilities in ``self.labels`` order; NaN rows for texts with no tokens."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int = ROWS_PER_RUN) -> np.ndarray:
+        """[N, C] float32 probabilities in ``self.labels`` order; NaN rows for texts with no tokens.
+        ``batch_size``: rows per onnxruntime run (texts are sorted by length first)."""
         texts = _as_texts(texts)
         if not texts:
             return np.empty((0, len(self.labels)), np.float32)
@@ -153,7 +158,7 @@ class Classifier:
         probabilities[encoded.empty] = np.nan
         return probabilities
 
-    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], batch_size: int = ROWS_PER_RUN) -> list[Prediction]:
         """One ``Prediction`` (label and per-class probabilities) per text, in order."""
         texts = _as_texts(texts)
         if not texts:
@@ -175,16 +180,16 @@ class Classifier:
                 )
         return results
 
-    def predict_stream(self, texts: Iterable[str], batch_size: int = 256) -> Iterator[Prediction]:
-        """Predictions for an iterable of any length, reading ``batch_size`` texts at a time."""
-        batch: list[str] = []
+    def predict_stream(self, texts: Iterable[str], chunk_size: int = 256) -> Iterator[Prediction]:
+        """Predictions for an iterable of any length, reading ``chunk_size`` texts at a time."""
+        chunk: list[str] = []
         for text in texts:
-            batch.append(text)
-            if len(batch) == batch_size:
-                yield from self.predict(batch, batch_size)
-                batch = []
-        if batch:
-            yield from self.predict(batch, batch_size)
+            chunk.append(text)
+            if len(chunk) == chunk_size:
+                yield from self.predict(chunk)
+                chunk = []
+        if chunk:
+            yield from self.predict(chunk)
 
 
 def _as_texts(texts: Sequence[str]) -> list[str]:

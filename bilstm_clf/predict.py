@@ -253,7 +253,7 @@ def run(classifier: Classifier, records: Iterable[Record], out: TextIO, *, batch
     def flush() -> None:
         nonlocal written, failed
         good = [r for r in batch if r.error is None]
-        predictions = iter(classifier.predict([r.text for r in good], batch_size=batch_size))
+        predictions = iter(classifier.predict([r.text for r in good]))
         for record in batch:
             result = _record_dict(record, next(predictions) if record.error is None else None)
             if record.error is not None:

@@ -26,11 +26,11 @@ def model_config(vocab_size: int, num_classes: int = 2, **overrides) -> dict:
     return config
 
 
-def save_checkpoint(path: Path, encoder: TextEncoder, labels: list[str], seed: int = 0, **overrides) -> tuple[Path, BiLSTMClassifier]:
+def save_checkpoint(path: Path, tokenizer: TextEncoder, labels: list[str], seed: int = 0, **overrides) -> tuple[Path, BiLSTMClassifier]:
     """A checkpoint laid out as train.py's Lightning checkpoints are, from a randomly initialised model.
     The head is scaled up so probabilities spread well away from uniform."""
     torch.manual_seed(seed)
-    config = model_config(encoder.vocab_size, len(labels), **overrides)
+    config = model_config(tokenizer.vocab_size, len(labels), **overrides)
     model = BiLSTMClassifier(**config).eval()
     with torch.no_grad():
         model.head.weight.mul_(8.0)
@@ -39,7 +39,7 @@ def save_checkpoint(path: Path, encoder: TextEncoder, labels: list[str], seed: i
         "global_step": 0,
         "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
         "hyper_parameters": {"model_config": config, "label_names": labels},
-        CHECKPOINT_KEY: {"tokenizer_json": encoder.to_json(), "label_names": labels},
+        CHECKPOINT_KEY: {"tokenizer_json": tokenizer.to_json(), "label_names": labels},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, path)

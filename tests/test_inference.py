@@ -109,7 +109,7 @@ def test_predict_stream_reads_lazily(classifier):
             consumed += 1
             yield CORPUS[i % len(CORPUS)]
 
-    first = list(itertools.islice(classifier.predict_stream(endless(), batch_size=4), 10))
+    first = list(itertools.islice(classifier.predict_stream(endless(), chunk_size=4), 10))
     assert len(first) == 10 and all(p.label in LABELS for p in first)
     assert consumed <= 12  # three batches of 4, never the whole (endless) input
 
