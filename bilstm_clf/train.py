@@ -44,10 +44,32 @@ def class_weights(setting, counts) -> list[float] | None:
     return [float(w) for w in weights]
 
 
+def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
+    """The [V, d] matrix for the vocabulary from ``cfg.embeddings``, or None for random init."""
+    from bilstm_clf.data.vectors import embedding_matrix, load_vectors
+
+    emb = cfg.get("embeddings") or {}
+    if not emb.get("source"):
+        return None
+    itos = datamodule.encoder.itos()
+    vectors = load_vectors(emb.source, emb.get("path"), emb.get("words"), vocab=itos, lowercase_fallback=emb.get("lowercase_fallback", True))
+    matrix, coverage = embedding_matrix(
+        itos,
+        vectors,
+        oov_init=emb.get("oov_init", "uniform"),
+        oov_scale=emb.get("oov_scale"),
+        token_counts=datamodule.token_counts(),
+        lowercase_fallback=emb.get("lowercase_fallback", True),
+        seed=seed,
+    )
+    log.info("%s", coverage)
+    return matrix, coverage
+
+
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     """Config values worth comparing runs on, flattened for TensorBoard's hparams table."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    keep = {k: resolved[k] for k in ("data", "model", "optimizer", "scheduler", "seed", "label_smoothing", "class_weights") if k in resolved}
+    keep = {k: resolved[k] for k in ("data", "model", "embeddings", "optimizer", "scheduler", "seed", "label_smoothing", "class_weights") if k in resolved}
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -82,8 +104,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.encoder.save(output_dir / "tokenizer.json")
     save_labels(datamodule.label_names, output_dir / "labels.json")
 
+    pretrained = pretrained_embeddings(cfg, datamodule, cfg.seed)
     model_config = OmegaConf.to_container(cfg.model, resolve=True)
     model_config.update(vocab_size=datamodule.vocab_size, num_classes=datamodule.num_classes, padding_idx=datamodule.pad_id)
+    if pretrained is not None:
+        model_config["embedding_dim"] = int(pretrained[0].shape[1])  # the vectors decide the size
     module = SentenceClassifierModule(
         model_config=model_config,
         label_names=datamodule.label_names,
@@ -97,6 +122,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    if pretrained is not None:
+        import torch
+
+        from bilstm_clf.callbacks import UnfreezeEmbeddings
+
+        with torch.no_grad():
+            module.model.embedding.weight.copy_(torch.from_numpy(pretrained[0]))
+        if cfg.embeddings.get("freeze"):
+            module.model.embedding.weight.requires_grad_(False)
+            if cfg.embeddings.get("unfreeze_at_epoch") is not None:
+                callbacks.append(UnfreezeEmbeddings(int(cfg.embeddings.unfreeze_at_epoch)))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
@@ -120,6 +156,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "dataset": cfg.data.name,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
+    if pretrained is not None:
+        metrics["embedding_coverage"] = str(pretrained[1])
     if trainer.is_global_zero:
         write_json_atomic(output_dir / "metrics.json", metrics)
         final = {f"hp/{k}": v for k, v in metrics.items() if isinstance(v, float) and ("/" in k)}

@@ -165,6 +165,11 @@ class TextClassificationDataModule(pl.LightningDataModule):
     def pad_id(self) -> int:
         return 0
 
+    def token_counts(self) -> np.ndarray:
+        """How often each vocabulary id occurs in the training split."""
+        ids = self.datasets["train"].ids
+        return np.bincount(np.concatenate(ids), minlength=self.vocab_size) if ids else np.zeros(self.vocab_size, np.int64)
+
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.datasets["train"].labels, minlength=self.num_classes)
 
