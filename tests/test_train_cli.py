@@ -95,3 +95,16 @@ def test_pretrained_text_vectors_frozen_then_unfrozen(tiny_dataset, tmp_path):
 
     state = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
     assert state["hyper_parameters"]["model_config"]["embedding_dim"] == 12  # taken from the vectors
+
+
+def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "data=custom",
+         f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv", "data.text_field=sentence",
+         f"paths.log_dir={tmp_path}", "trainer.max_epochs=1", "model.embedding_dim=8", "callbacks.progress_bar.refresh_rate=0"],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (results,) = tmp_path.glob("multiruns/custom/*/optimization_results.yaml")
+    assert "best_params:" in results.read_text() and "model.pooling" in results.read_text()
+    assert len(list(tmp_path.glob("multiruns/custom/*/*/metrics.json"))) == 2
