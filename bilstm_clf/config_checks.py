@@ -1,15 +1,17 @@
 """Checks of config values: each failure is a ``ConfigError`` naming the key, the value and what is valid.
 
-Torch-free: values are checked before anything heavy runs, so a typo answers in a second.
+Torch-free at import: values are checked before anything heavy runs, so a typo answers in a second
+(``probe_optimizer`` imports torch when it is called).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bilstm_clf.errors import ConfigError
+from bilstm_clf.errors import ConfigError, UserError
 
 # Metrics that can pick the best checkpoint. The callbacks and the plateau scheduler use mode=max,
 # so a loss here would silently keep the worst checkpoint: it is refused instead.
@@ -135,3 +137,36 @@ def check_model_types(model: Any) -> None:
     bias = model.get("forget_bias")
     if bias is not None and (isinstance(bias, bool) or not isinstance(bias, (int, float))):
         raise ConfigError("model.forget_bias", bias, "must be a number or null")
+
+
+def probe_optimizer(optimizer_factory, scheduler_factory) -> None:
+    """Build the optimizer and scheduler once on a dummy parameter: a bad value (lr=-1, an unknown
+    argument, an unknown plateau mode) fails here as a config error, not mid-fit as a traceback."""
+    import torch
+
+    try:
+        optimizer = optimizer_factory(params=[torch.nn.Parameter(torch.zeros(1))])
+    except (TypeError, ValueError) as err:
+        raise _rejected("optimizer", optimizer_factory, err) from None
+    if scheduler_factory is not None:
+        try:
+            scheduler = scheduler_factory(optimizer=optimizer)
+            optimizer.step()  # no gradients: changes nothing, but orders the calls as training does
+            scheduler.step(0.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
+        except (TypeError, ValueError, ArithmeticError) as err:
+            raise _rejected("scheduler", scheduler_factory, err) from None
+
+
+def _rejected(group: str, factory, err: Exception) -> UserError:
+    """Name the argument the error is about when the message shows its name or its value."""
+    keywords = dict(getattr(factory, "keywords", {}))
+    target = getattr(getattr(factory, "func", factory), "__qualname__", str(factory))
+    message = str(err)
+    named = [k for k in keywords if re.search(rf"\b{re.escape(k)}\b", message)]
+    valued = [k for k, v in keywords.items() if re.search(rf"(?<![\w.-]){re.escape(str(v))}(?![\w.])", message)]
+    for candidates in (named, valued):
+        if len(candidates) == 1:
+            key = candidates[0]
+            return ConfigError(f"{group}.{key}", keywords[key], f"{target} rejected it: {message}")
+    args = ", ".join(f"{k}={v!r}" for k, v in keywords.items())
+    return UserError(f"config {group}: {target}({args}) rejected its arguments: {message}")

@@ -11,8 +11,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bilstm_clf.atomic import write_json_atomic, write_text_atomic
-from bilstm_clf.config_checks import check_run_config
-from bilstm_clf.errors import ConfigError, UserError
+from bilstm_clf.config_checks import check_run_config, probe_optimizer
+from bilstm_clf.errors import ConfigError
 from bilstm_clf.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
 
 log = logging.getLogger("bilstm_clf.train")
@@ -161,41 +161,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             lg.finalize("success")
         _print_summary(metrics, cfg.monitor, datamodule.data_report())
     return metrics
-
-
-def probe_optimizer(optimizer_factory, scheduler_factory) -> None:
-    """Build the optimizer and scheduler once on a dummy parameter: a bad value (lr=-1, an unknown
-    argument, an unknown plateau mode) fails here as a config error, not mid-fit as a traceback."""
-    import torch
-
-    try:
-        optimizer = optimizer_factory(params=[torch.nn.Parameter(torch.zeros(1))])
-    except (TypeError, ValueError) as err:
-        raise _rejected("optimizer", optimizer_factory, err) from None
-    if scheduler_factory is not None:
-        try:
-            scheduler = scheduler_factory(optimizer=optimizer)
-            optimizer.step()  # no gradients: changes nothing, but orders the calls as training does
-            scheduler.step(0.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
-        except (TypeError, ValueError, ArithmeticError) as err:
-            raise _rejected("scheduler", scheduler_factory, err) from None
-
-
-def _rejected(group: str, factory, err: Exception) -> UserError:
-    """Name the argument the error is about when the message shows its name or its value."""
-    import re
-
-    keywords = dict(getattr(factory, "keywords", {}))
-    target = getattr(getattr(factory, "func", factory), "__qualname__", str(factory))
-    message = str(err)
-    named = [k for k in keywords if re.search(rf"\b{re.escape(k)}\b", message)]
-    valued = [k for k, v in keywords.items() if re.search(rf"(?<![\w.-]){re.escape(str(v))}(?![\w.])", message)]
-    for candidates in (named, valued):
-        if len(candidates) == 1:
-            key = candidates[0]
-            return ConfigError(f"{group}.{key}", keywords[key], f"{target} rejected it: {message}")
-    args = ", ".join(f"{k}={v!r}" for k, v in keywords.items())
-    return UserError(f"config {group}: {target}({args}) rejected its arguments: {message}")
 
 
 def _print_summary(metrics: dict[str, Any], monitor: str, data_report: list[str] = ()) -> None:
