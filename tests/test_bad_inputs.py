@@ -115,7 +115,7 @@ def test_max_length_caps_tokens_and_is_reported(tmp_path):
     dm = TextClassificationDataModule(data_dir=str(data), val_file=None, test_file=None, max_chars=50_000, max_length=64, val_fraction=0.25)
     dm.setup("fit")
     assert max(max(ds.lengths) for ds in dm.datasets.values()) == 64
-    assert any("reach max_length=64 tokens" in line for line in dm.data_report())
+    assert any("texts at max_length=64 tokens (longer ones are cut there): 1" in line for line in dm.data_report())
 
 
 def test_unreadable_file_is_a_data_error(tmp_path, monkeypatch):

@@ -9,9 +9,9 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from bilstm_clf import config_checks as check
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate
 from bilstm_clf.data.download import DATASETS, materialise
-from bilstm_clf import config_checks as check
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
 from bilstm_clf.data.tokenizer import STYLES, TextEncoder
 from bilstm_clf.errors import ConfigError, DataError
@@ -108,7 +108,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         test = self._read("test") if self.files["test"] else None
         self.examples = {"train": train, "val": val} | ({"test": test} if test is not None else {})
 
-        self.label_names = label_order(ex.label for ex in self.examples["train"])
+        self.label_names = label_order(ex.label for ex in train)
         if len(self.label_names) < 2:
             raise DataError(self.path("train"), f"the training split has a single class ({self.label_names[0]!r}); need at least 2")
         label_ids = {label: i for i, label in enumerate(self.label_names)}
@@ -174,9 +174,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
         lines = [report.summary() for report in self.reports.values()]
         max_length = self.tokenizer_options["max_length"]
         if max_length and self.datasets:
-            at_limit = sum(int(n >= max_length) for d in self.datasets.values() for n in d.lengths)
+            at_limit = sum(int((d.lengths >= max_length).sum()) for d in self.datasets.values())
             if at_limit:
-                lines.append(f"{at_limit} texts reach max_length={max_length} tokens (longer ones are cut there)")
+                lines.append(f"texts at max_length={max_length} tokens (longer ones are cut there): {at_limit}")
         return lines
 
     def _carve_validation(self, train: list[Example]) -> tuple[list[Example], list[Example]]:
