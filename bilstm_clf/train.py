@@ -75,6 +75,7 @@ def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    check_run_config(cfg)
     # Heavy imports here, so `--help` and config errors answer fast.
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
@@ -83,7 +84,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from bilstm_clf.lit_module import SentenceClassifierModule
 
     started = time.perf_counter()
-    check_run_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
 
