@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -14,21 +10,14 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bilstm_clf.errors import ConfigError, UserError
+from bilstm_clf.atomic import write_json_atomic, write_text_atomic
+from bilstm_clf.config_checks import check_run_config, probe_optimizer
+from bilstm_clf.errors import ConfigError
+from bilstm_clf.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
 
 log = logging.getLogger("bilstm_clf.train")
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write then rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def class_weights(setting, counts) -> list[float] | None:
@@ -86,34 +75,37 @@ def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    check_run_config(cfg)
     # Heavy imports here, so `--help` and config errors answer fast.
     import pytorch_lightning as pl
-    from hydra.utils import instantiate
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from bilstm_clf.data.tokenizer import save_labels
+    from bilstm_clf.checkpoint_io import AtomicCheckpointIO
     from bilstm_clf.lit_module import SentenceClassifierModule
 
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(cfg.data, seed=cfg.seed)
+    datamodule = instantiate_checked(cfg.data, "data", seed=cfg.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the model needs the vocabulary size and class count
-    datamodule.encoder.save(output_dir / "tokenizer.json")
-    save_labels(datamodule.label_names, output_dir / "labels.json")
+    write_text_atomic(output_dir / "tokenizer.json", datamodule.encoder.to_json())
+    write_json_atomic(output_dir / "labels.json", list(datamodule.label_names))
 
     pretrained = pretrained_embeddings(cfg, datamodule, cfg.seed)
     model_config = OmegaConf.to_container(cfg.model, resolve=True)
     model_config.update(vocab_size=datamodule.vocab_size, num_classes=datamodule.num_classes, padding_idx=datamodule.pad_id)
     if pretrained is not None:
         model_config["embedding_dim"] = int(pretrained[0].shape[1])  # the vectors decide the size
+    optimizer = instantiate_checked(cfg.optimizer, "optimizer")
+    scheduler = instantiate_checked(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    probe_optimizer(optimizer, scheduler)
     module = SentenceClassifierModule(
         model_config=model_config,
         label_names=datamodule.label_names,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        optimizer=optimizer,
+        scheduler=scheduler,
         scheduler_interval=cfg.get("scheduler_interval", "epoch"),
         monitor=cfg.monitor,
         class_weights=class_weights(cfg.get("class_weights"), datamodule.class_counts()),
@@ -121,7 +113,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         tokenizer_json=datamodule.encoder.to_json(),
     )
 
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    callbacks = [instantiate_checked(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     if pretrained is not None:
         import torch
 
@@ -133,8 +125,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             module.model.embedding.weight.requires_grad_(False)
             if cfg.embeddings.get("unfreeze_at_epoch") is not None:
                 callbacks.append(UnfreezeEmbeddings(int(cfg.embeddings.unfreeze_at_epoch)))
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    loggers = [instantiate_checked(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
+    trainer: pl.Trainer = instantiate_checked(
+        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
@@ -155,6 +149,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "run_dir": str(output_dir),
         "dataset": cfg.data.name,
         "train_seconds": round(time.perf_counter() - started, 1),
+        "skipped_rows": datamodule.skipped_rows(),
     }
     if pretrained is not None:
         metrics["embedding_coverage"] = str(pretrained[1])
@@ -164,11 +159,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for lg in trainer.loggers:
             lg.log_hyperparams(_flat_hparams(cfg), metrics=final)
             lg.finalize("success")
-        _print_summary(metrics, cfg.monitor)
+        _print_summary(metrics, cfg.monitor, datamodule.data_report())
     return metrics
 
 
-def _print_summary(metrics: dict[str, Any], monitor: str) -> None:
+def _print_summary(metrics: dict[str, Any], monitor: str, data_report: list[str] = ()) -> None:
     def pct(key: str) -> str:
         value = metrics.get(key)
         return "n/a" if value is None else f"{100 * value:.2f}%"
@@ -181,17 +176,23 @@ def _print_summary(metrics: dict[str, Any], monitor: str) -> None:
         f"  tensorboard: tensorboard --logdir {Path(metrics['run_dir']).parents[2] if len(Path(metrics['run_dir']).parents) > 2 else 'logs'}",
         flush=True,
     )
+    for line in data_report:  # rows skipped (data.on_bad_row=skip) or cut, so nothing is dropped unseen
+        print(f"  data:        {line}", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    try:
+def hydra_main(cfg: DictConfig) -> float | None:
+    with one_line_user_errors():
         metrics = train(cfg)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
     # Returned for Hydra sweepers (Optuna) to optimise.
     return metrics.get(f"best/{cfg.monitor}")
+
+
+def main() -> float | None:
+    """Console entry point: every user error, config composition included, is one line and exit 2."""
+    let_hydra_raise()
+    with one_line_user_errors():
+        return hydra_main()
 
 
 if __name__ == "__main__":
