@@ -63,9 +63,10 @@ def confusion_matrix_image(matrix: np.ndarray, label_names: Sequence[str], title
     ticks = np.arange(classes)
     axes.set_xticks(ticks, labels=[str(n) for n in label_names], rotation=45 if classes > 4 else 0, ha="right" if classes > 4 else "center")
     axes.set_yticks(ticks, labels=[str(n) for n in label_names])
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title(title)
+    axes.tick_params(labelsize=12 if classes <= 12 else 8)
+    axes.set_xlabel("predicted", fontsize=12)
+    axes.set_ylabel("true", fontsize=12)
+    axes.set_title(title, fontsize=12)
     if classes <= 30:  # beyond that the numbers would not fit in the cells
         threshold = (1.0 if normalised else max(1, int(matrix.max()))) / 2
         fontsize = 16 if classes <= 6 else 11 if classes <= 12 else 7
@@ -345,4 +346,10 @@ class TensorBoardReports(pl.Callback):
         if last <= first:
             return
         vectors = embedding.weight.detach()[first:last].float().cpu()
-        writer.add_embedding(vectors, metadata=words[first:last], tag=EMBEDDING_TAG, global_step=self._step(trainer))
+        token_counts = getattr(trainer.datamodule, "token_counts", None)
+        if token_counts is not None:  # a second column to colour or filter the points by
+            counts = token_counts()
+            metadata, header = [[words[i], int(counts[i])] for i in range(first, last)], ["word", "train_count"]
+        else:
+            metadata, header = words[first:last], None
+        writer.add_embedding(vectors, metadata=metadata, metadata_header=header, tag=EMBEDDING_TAG, global_step=self._step(trainer))

@@ -172,9 +172,14 @@ def test_projector_holds_the_top_words_and_the_final_embeddings(runs):
     config = text_format.Parse((log_dir / "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig())
     assert len(config.embeddings) == 1
     embedding = config.embeddings[0]
-    words = (log_dir / embedding.metadata_path).read_text(encoding="utf-8").splitlines()
-    vocabulary = TextEncoder.load(runs.full / "tokenizer.json").itos()
-    assert words == vocabulary[2 : 2 + WORDS]  # the most frequent words, specials left out
+    header, *rows = [line.split("\t") for line in (log_dir / embedding.metadata_path).read_text(encoding="utf-8").splitlines()]
+    assert header == ["word", "train_count"]
+    encoder = TextEncoder.load(runs.full / "tokenizer.json")
+    train_counts = Counter(word for text, _ in runs.splits["train"] for word in encoder.tokenize(text))
+    # the most frequent training words, specials left out, with their counts
+    assert [word for word, _ in rows] == encoder.itos()[2 : 2 + WORDS]
+    assert [int(count) for _, count in rows] == [train_counts[word] for word, _ in rows]
+    assert [int(count) for _, count in rows] == sorted(train_counts.values(), reverse=True)[:WORDS]
     vectors = np.loadtxt(log_dir / embedding.tensor_path, delimiter="\t", ndmin=2)
     state = torch.load(runs.full / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     expected = state["model.embedding.weight"][2 : 2 + WORDS].numpy()
