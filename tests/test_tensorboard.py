@@ -231,6 +231,12 @@ def tensorboard_url(runs, tmp_path_factory):
         process.wait(timeout=30)
 
 
+def test_tensorboard_script_names_a_missing_logdir(tmp_path):
+    result = run_cli([str(ROOT / "scripts" / "tensorboard.py"), "--logdir", str(tmp_path / "nope")], cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: no such directory (train a model first: make train)"
+
+
 def get_json(url: str, body: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
