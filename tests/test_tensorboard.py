@@ -273,20 +273,23 @@ def _browser_paths() -> tuple[str | None, str | None]:
 
 
 # Text of the page including every shadow root (TensorBoard's dashboards are web components),
-# and the images that finished loading.
+# the images that finished loading and the chart series drawn (SVG line or point paths).
 PAGE_STATE_JS = """
 const texts = [], images = [];
+let series = 0;
 (function walk(node) {
   if (node.shadowRoot) walk(node.shadowRoot);
   for (const child of node.childNodes) {
     if (child.nodeType === Node.TEXT_NODE) { const t = child.textContent.trim(); if (t) texts.push(t); }
     else if (child.nodeType === Node.ELEMENT_NODE && !['STYLE', 'SCRIPT'].includes(child.tagName)) {
       if (child.tagName === 'IMG' && child.complete && child.naturalWidth > 0) images.push(child.src);
+      const cls = child.getAttribute('class') || '';
+      if (child.tagName.toLowerCase() === 'path' && /\\b(line|symbol)\\b/.test(cls) && (child.getAttribute('d') || '').length > 10) series++;
       walk(child);
     }
   }
 })(document.body);
-return {texts: texts, images: images};
+return {texts: texts, images: images, series: series};
 """
 
 
@@ -304,26 +307,27 @@ def test_scalars_and_images_pages_show_the_runs_tags_in_chromium(runs, tensorboa
         options.add_argument(flag)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     runs_shown = ["runs/custom/a_no_test/tensorboard", "runs/custom/b_full/tensorboard"]
+    # page: (texts that must show, images loaded at least, chart series drawn at least)
     pages = {
         # TensorBoard opens only the first two tag groups (epoch, hp): a tag filter in the URL
-        # shows the training curves, as a user would type it
+        # shows the training curves, as a user would type it; 10 tags match, each with a series
         "scalars&tagFilter=" + quote("^(val|test|train)/", safe=""): (
-            ["val/acc", "val/f1_macro", "val/loss", "train/loss_epoch", "test/acc", *runs_shown], 0),
+            ["val/acc", "val/f1_macro", "val/loss", "train/loss_epoch", "test/acc", *runs_shown], 0, 10),
         # 2 test images of b_full, 2 val images of each run
         "images": (["val/confusion_matrix/counts", "val/confusion_matrix/normalised", "test/confusion_matrix/counts",
-                    "test/confusion_matrix/normalised", *runs_shown], 6),
-        "hparams": (["hp/val/acc", "hp/test/acc", "model.pooling", *runs_shown], 0),
+                    "test/confusion_matrix/normalised", *runs_shown], 6, 0),
+        "hparams": (["hp/val/acc", "hp/test/acc", "model.pooling", *runs_shown], 0, 0),
     }
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     driver.set_window_size(1400, 1800)
     try:
-        for page, (wanted, min_images) in pages.items():
+        for page, (wanted, min_images, min_series) in pages.items():
             driver.get(f"{tensorboard_url}#{page}")
             state = {}
 
             def shown(drv):
                 state.update(drv.execute_script(PAGE_STATE_JS))
-                return set(wanted) <= set(state["texts"]) and len(state["images"]) >= min_images
+                return set(wanted) <= set(state["texts"]) and len(state["images"]) >= min_images and state["series"] >= min_series
 
             try:
                 WebDriverWait(driver, 60, poll_frequency=0.5).until(shown)
@@ -334,6 +338,7 @@ def test_scalars_and_images_pages_show_the_runs_tags_in_chromium(runs, tensorboa
                 assert all("/data/plugin/images/individualImage" in src for src in state["images"])
     except TimeoutException:
         missing = set(wanted) - set(state.get("texts", []))
-        pytest.fail(f"{page} page: missing tags {sorted(missing)}, {len(state.get('images', []))} images loaded")
+        pytest.fail(f"{page} page: missing tags {sorted(missing)}, {len(state.get('images', []))} images loaded, "
+                    f"{state.get('series', 0)} chart series drawn")
     finally:
         driver.quit()
