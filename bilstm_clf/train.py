@@ -82,6 +82,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from bilstm_clf.checkpoint_io import AtomicCheckpointIO
     from bilstm_clf.lit_module import SentenceClassifierModule
+    from bilstm_clf.tb_reports import log_final_hparams
 
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
@@ -135,12 +136,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
     best_score = checkpoint.best_model_score if checkpoint is not None else None
+    # val metrics of the weights that are tested, for the hparams table; loggers off, so the val
+    # curves get no extra point
+    attached, trainer.loggers = trainer.loggers, []
+    results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+    trainer.loggers = attached
+    val_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
     test_metrics: dict[str, float] = {}
     if cfg.get("test", True) and datamodule.files["test"]:
         results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
 
     metrics = {
+        **{k: val_metrics[k] for k in ("val/acc", "val/f1_macro", "val/loss") if k in val_metrics},
         **{k: test_metrics[k] for k in ("test/acc", "test/f1_macro", "test/loss") if k in test_metrics},
         f"best/{cfg.monitor}": float(best_score) if best_score is not None else None,
         "best_checkpoint": best_path,
@@ -157,7 +165,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_json_atomic(output_dir / "metrics.json", metrics)
         final = {f"hp/{k}": v for k, v in metrics.items() if isinstance(v, float) and ("/" in k)}
         for lg in trainer.loggers:
-            lg.log_hyperparams(_flat_hparams(cfg), metrics=final)
+            log_final_hparams(lg, _flat_hparams(cfg), final)
             lg.finalize("success")
         _print_summary(metrics, cfg.monitor, datamodule.data_report())
     return metrics
