@@ -21,8 +21,21 @@ class EpochSummary(pl.Callback):
         self._start = time.perf_counter()
 
     def on_validation_end(self, trainer, pl_module):
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
+        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":
+            return  # not for trainer.validate after fit (train.py re-checks the best checkpoint)
         metrics = trainer.callback_metrics
         parts = [f"{k} {float(metrics[k]):.4f}" for k in self.keys if k in metrics]
         log.info("epoch %d: %s (%.1f s)", trainer.current_epoch, ", ".join(parts), time.perf_counter() - self._start)
+
+
+class UnfreezeEmbeddings(pl.Callback):
+    """Pretrained embeddings start frozen and are fine-tuned from ``epoch`` on."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        weight = pl_module.model.embedding.weight
+        if trainer.current_epoch >= self.epoch and not weight.requires_grad:
+            weight.requires_grad_(True)
+            log.info("epoch %d: embeddings unfrozen", trainer.current_epoch)
