@@ -8,6 +8,8 @@ Defined results for awkward texts:
 - a text with no tokens (empty, whitespace only, or only characters the tokenizer drops) gets no
   prediction: ``label=None``, ``probabilities=None``, ``empty=True`` (a NaN row from
   ``predict_proba``);
+- lone surrogates (JSON escapes such as ``"\\ud800"``, undecodable command-line bytes) are read
+  as U+FFFD, an unknown word, instead of failing;
 - a text longer than the bundle's ``max_chars`` (100,000 unless training set ``data.max_chars``)
   is cut to that many characters before tokenising, and one longer than the tokenizer's
   ``max_length`` tokens is cut there, as in training; either way ``truncated=True``.
@@ -121,7 +123,7 @@ class Classifier:
 
     # --- encoding ---------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> Encoded:
-        cut = [t[: self.max_chars] if len(t) > self.max_chars else t for t in texts]
+        cut = [_encodable(t[: self.max_chars] if len(t) > self.max_chars else t) for t in texts]
         encodings = self.encoder.tokenizer.encode_batch(cut)
         ids, empty, truncated = [], np.zeros(len(cut), bool), np.zeros(len(cut), bool)
         for i, (text, enc) in enumerate(zip(texts, encodings)):
@@ -190,6 +192,16 @@ class Classifier:
                 chunk = []
         if chunk:
             yield from self.predict(chunk)
+
+
+def _encodable(text: str) -> str:
+    """Lone surrogates (from JSON escapes like "\\ud800", or undecodable command-line bytes) make
+    the tokenizer raise; they become U+FFFD, which tokenises as an unknown word."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
 
 
 def _as_texts(texts: Sequence[str]) -> list[str]:

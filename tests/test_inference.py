@@ -32,8 +32,7 @@ def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundle")
     encoder = tiny_encoder(max_length=12)
     checkpoint, model = save_checkpoint(root / "model.ckpt", encoder, LABELS, seed=3)
-    # The TorchScript exporter takes a second; the default (dynamo) is covered by test_export/test_parity.
-    bundle = export_bundle(checkpoint, root / "bundle", exporter="torchscript")
+    bundle = export_bundle(checkpoint, root / "bundle")
     return bundle, model, encoder
 
 
@@ -84,6 +83,13 @@ def test_long_texts_are_cut_like_training_and_flagged(classifier):
     # the tokenizer keeps max_length=12 tokens, as in training
     assert long_prediction.probabilities == pytest.approx(short_prediction.probabilities, abs=1e-6)
     assert classifier.predict(["great " * 13])[0].truncated
+
+
+def test_lone_surrogates_read_as_replacement_characters(classifier):
+    # json.loads('"\\ud800"') and undecodable command-line bytes give such strings; the tokenizer
+    # itself would raise on them
+    odd, replaced = classifier.predict(["i loved \ud800 it \udcff", "i loved \ufffd it \ufffd"])
+    assert odd == replaced and odd.label in LABELS
 
 
 # Any batch size, neighbours or order: a text's probabilities are its own.

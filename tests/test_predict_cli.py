@@ -22,8 +22,7 @@ LABELS = ["neg", "pos"]
 def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     checkpoint, _ = save_checkpoint(root / "model.ckpt", tiny_encoder(max_length=12), LABELS, seed=5)
-    # The TorchScript exporter takes a second; the default (dynamo) is covered by test_export/test_parity.
-    return export_bundle(checkpoint, root / "bundle", exporter="torchscript")
+    return export_bundle(checkpoint, root / "bundle")
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +106,18 @@ def test_a_named_column_that_is_missing_is_one_line_and_exit_2(bundle, tmp_path)
     result = predict(["--bundle", bundle, "--input", tmp_path / "in.csv", "--text-field", "text"])
     assert result.returncode == 2
     assert result.stderr.decode().strip() == f"error: {tmp_path / 'in.csv'}:1: no text column 'text'; columns found: 'id', 'review' (set --text-field)"
+
+
+def test_lone_surrogates_from_json_and_undecodable_arguments_are_classified(bundle, classifier, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"text": "i loved \\ud800 it"}\n', encoding="utf-8")
+    rows = records(predict(["--bundle", bundle, "--input", tmp_path / "in.jsonl"]))
+    assert rows[0]["label"] == expected_labels(classifier, ["i loved \ufffd it"])[0]
+    result = subprocess.run(  # argv bytes that are not UTF-8 reach Python as lone surrogates
+        [sys.executable.encode(), b"-m", b"bilstm_clf.predict", b"--bundle", str(bundle).encode(), b"i loved \xff it"],
+        cwd=ROOT, capture_output=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert records(result)[0]["label"] == expected_labels(classifier, ["i loved \ufffd it"])[0]
 
 
 def test_table_format(bundle):
