@@ -208,3 +208,20 @@ def test_export_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     result = run_cli(["-m", "bilstm_clf.export", str(tmp_path / "nope")], cwd=ROOT)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: not found; expected a checkpoint (.ckpt) or a run directory"
+
+
+@pytest.mark.parametrize(
+    ("export_cfg", "message"),
+    [
+        ({"enabled": True, "dir": "b", "exporter": "onnx"}, "config export.exporter='onnx': expected one of auto, torchscript, dynamo"),
+        ({"enabled": "yes", "dir": "b"}, "config export.enabled='yes': must be true or false"),
+        ({"enabled": True, "dir": ""}, "config export.dir='': must be a directory path"),
+    ],
+)
+def test_export_config_is_checked_before_training(export_cfg, message):
+    from bilstm_clf.config_checks import check_export_config
+
+    with pytest.raises(UserError) as err:
+        check_export_config(export_cfg)
+    assert str(err.value) == message
+    check_export_config({"enabled": False, "dir": None})  # off: nothing else matters
