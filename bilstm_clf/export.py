@@ -153,11 +153,14 @@ def build_model(source: ExportSource):
     """The checkpoint's model with the exact padded encoder, in eval mode."""
     from bilstm_clf.models import BiLSTMClassifier
 
-    model = BiLSTMClassifier(**{**source.model_config, "encoder": "padded"})
+    where = source.checkpoint.get("path") or "checkpoint"
+    try:
+        model = BiLSTMClassifier(**{**source.model_config, "encoder": "padded"})
+    except TypeError as err:  # a key this version's model does not take
+        raise DataError(where, f"model config does not fit this bilstm_clf: {err}") from None
     try:
         model.load_state_dict(source.state_dict, strict=True)
     except RuntimeError as err:
-        where = source.checkpoint.get("path", "checkpoint")
         raise DataError(where, f"weights do not fit the model config: {str(err).splitlines()[0]}") from None
     return model.eval()
 

@@ -225,3 +225,14 @@ def test_export_config_is_checked_before_training(export_cfg, message):
         check_export_config(export_cfg)
     assert str(err.value) == message
     check_export_config({"enabled": False, "dir": None})  # off: nothing else matters
+
+
+def test_weights_that_do_not_fit_their_config_are_one_clear_error(tmp_path):
+    path, _ = save_checkpoint(tmp_path / "model.ckpt", tiny_encoder(), LABELS)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["hyper_parameters"]["model_config"]["hidden_size"] = 24
+    torch.save(checkpoint, path)
+    with pytest.raises(DataError) as err:
+        export_bundle(path, tmp_path / "bundle")
+    assert str(err.value).startswith(f"{path.resolve()}: weights do not fit the model config: ")
+    assert "\n" not in str(err.value) and not (tmp_path / "bundle").exists()
