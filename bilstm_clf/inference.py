@@ -103,6 +103,7 @@ class Classifier:
             raise DataError(path / "tokenizer.json", f"cannot load the tokenizer: {_first_line(err)}") from None
 
         options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: they also come back as exceptions
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

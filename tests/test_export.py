@@ -133,7 +133,7 @@ def test_auto_falls_back_to_the_next_exporter_and_reports_both_failures(tmp_path
     monkeypatch.setattr(export_module, "_export_dynamo", real_torchscript)
     info = export_module.export_onnx(model, tmp_path / "model.onnx")
     assert info["exporter"] == "dynamo" and (tmp_path / "model.onnx").is_file()
-    assert "torchscript exporter failed: simulated exporter bug" in caplog.text
+    assert "torchscript exporter failed, trying the next: simulated exporter bug" in caplog.text
 
     # a graph that disagrees with torch counts as a failure too; with none left, one clear error
     def disagreeing(*args, **kwargs):
