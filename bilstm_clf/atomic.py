@@ -6,9 +6,11 @@ Windows when source and destination are on one filesystem, so temporaries sit be
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,21 +51,40 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # no glibc renameat2 (< 2.28, musl)
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 @contextmanager
 def atomic_directory(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Build a directory under a temporary name, then rename it to ``final`` in one step.
 
     ``final`` is never half-written: on an exception the temporary directory is deleted. An
-    existing ``final`` is an error unless ``overwrite`` (then it is replaced only after the new
-    one is complete; the old one is moved aside first and deleted last).
+    existing ``final`` is an error unless ``overwrite``: then it is replaced only after the new
+    one is complete, by an atomic swap where the OS has one (Linux), else by moving the old one
+    aside first and deleting it last.
     """
     final = Path(final)
     if final.exists() and not overwrite:
         raise UserError(f"{final}: already exists; choose another path or remove it first")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's is private; the result is an ordinary directory
     try:
         yield tmp
+        if final.is_dir() and not final.is_symlink() and _exchange(tmp, final):
+            return  # tmp now holds the old directory; removed below
         old = None
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))

@@ -106,6 +106,17 @@ def check_run_config(cfg: Any) -> None:
         raise ConfigError("ckpt_path", ckpt, "no such checkpoint file; give a .ckpt path, 'last' or null")
     check_trainer_config(cfg.get("trainer") or {})
     check_model_types(cfg.get("model") or {})
+    check_export_config(cfg.get("export") or {})
+
+
+def check_export_config(export: Any) -> None:
+    """configs/export: checked up front, since the export runs only after training."""
+    for name in ("enabled", "force"):
+        if name in export:
+            boolean(f"export.{name}", export.get(name))
+    choice("export.exporter", export.get("exporter", "auto"), ("auto", "torchscript", "dynamo"))
+    if export.get("enabled") and not (isinstance(export.get("dir"), str) and export.get("dir").strip()):
+        raise ConfigError("export.dir", export.get("dir"), "must be a directory path")
 
 
 def check_trainer_config(trainer: Any) -> None:

@@ -162,6 +162,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if pretrained is not None:
         metrics["embedding_coverage"] = str(pretrained[1])
     if trainer.is_global_zero:
+        from bilstm_clf.export import export_after_training
+
+        metrics.update(export_after_training(cfg, best_path, module, metrics))
         write_json_atomic(output_dir / "metrics.json", metrics)
         final = {f"hp/{k}": v for k, v in metrics.items() if isinstance(v, float) and ("/" in k)}
         for lg in trainer.loggers:
@@ -186,6 +189,8 @@ def _print_summary(metrics: dict[str, Any], monitor: str, data_report: list[str]
     )
     for line in data_report:  # rows skipped (data.on_bad_row=skip) or cut, so nothing is dropped unseen
         print(f"  data:        {line}", flush=True)
+    if metrics.get("bundle_dir"):
+        print(f"  bundle:      {metrics['bundle_dir']}", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

@@ -1,0 +1,369 @@
+"""Classify texts with an exported bundle, without torch: ``python -m bilstm_clf.predict --bundle DIR``.
+
+Input: texts as arguments; ``--input FILE`` (txt: one text per line; csv/tsv/jsonl: the column
+or key named by ``--text-field``); or standard input (``--input -``, or piped with no texts).
+Output: one JSON object per input record (``--format jsonl``, default) or an aligned table.
+
+The input is read lazily and classified ``--batch-size`` records at a time, with output flushed
+after every batch, so memory stays bounded on inputs of any length, and no physical line is held
+beyond ``max_chars`` characters (longer lines are cut while reading).
+
+Each record gets ``index`` (0-based), ``line`` (1-based physical line, for file/stdin input),
+``label`` and ``probabilities``; plus, when they apply:
+
+- ``"empty": true`` with ``label``/``probabilities`` null: the text has no tokens (an empty or
+  whitespace-only line, or only characters the tokenizer drops);
+- ``"truncated": true``: the model saw only the first ``max_chars`` characters or the first
+  ``max_length`` tokens (as in training);
+- ``"error": "..."`` with ``label``/``probabilities`` null: the record could not be read (a line
+  that is not valid in ``--encoding``, malformed JSON, a missing field). Reading goes on; the
+  first few problems are also reported on stderr as ``file:line: problem``, and the exit status is 1.
+
+Exit status: 0 all records classified (or empty); 1 some records had errors; 2 unusable bundle,
+input file or arguments (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+from bilstm_clf.errors import DataError, UserError, exit_on_user_error
+from bilstm_clf.inference import Classifier
+
+INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
+OUTPUT_FORMATS = ("jsonl", "table")
+REPORTED_PROBLEMS = 5  # per run on stderr; every bad record also carries its "error" in the output
+
+
+@dataclass
+class Record:
+    index: int
+    line: int | None
+    text: str | None  # None when error is set
+    error: str | None = None
+    cut: bool = False  # the physical line was longer than max_chars and was cut while reading
+
+
+# --- reading ----------------------------------------------------------------------------------
+def input_format(path: str, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    if path == "-":
+        return "txt"
+    suffix = Path(path).suffix.lower().lstrip(".")
+    formats = {"txt": "txt", "text": "txt", "": "txt", "csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl"}
+    if suffix not in formats:
+        raise DataError(path, f"cannot tell the format from the suffix {suffix!r}; pass --input-format {'|'.join(INPUT_FORMATS)}")
+    return formats[suffix]
+
+
+class LineReader:
+    """Physical lines of a binary stream, decoded one at a time.
+
+    Yields (line number, text or None, problem or None, cut). A line longer than ``max_chars``
+    characters is cut there and the rest skipped without being held in memory. A line that does
+    not decode yields a problem instead of text; the lines after it are unaffected.
+    """
+
+    def __init__(self, stream: BinaryIO, encoding: str, max_chars: int):
+        self.stream = stream
+        self.encoding = encoding
+        self.max_bytes = max_chars * 4 + 4  # enough bytes for max_chars characters in UTF-8
+        self.max_chars = max_chars
+        self.line = 0
+
+    def __iter__(self) -> Iterator[tuple[int, str | None, str | None, bool]]:
+        first = True
+        while True:
+            raw = self.stream.readline(self.max_bytes)
+            if not raw:
+                return
+            self.line += 1
+            cut = False
+            if not raw.endswith(b"\n") and len(raw) == self.max_bytes:
+                cut = True
+                while True:  # drop the rest of an over-long line, chunk by chunk
+                    rest = self.stream.readline(self.max_bytes)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+            if first and raw.startswith(codecs.BOM_UTF8) and self.encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            first = False
+            decoder = codecs.getincrementaldecoder(self.encoding)("strict")
+            try:
+                # final=False when cut: a character split by the cut is dropped, not an error.
+                text = decoder.decode(raw, final=not cut)
+            except UnicodeDecodeError as err:
+                yield self.line, None, f"not valid {self.encoding}: byte 0x{raw[err.start]:02x} at column {err.start + 1}", False
+                continue
+            if cut or len(text) > self.max_chars:
+                text, cut = text[: self.max_chars], True
+            yield self.line, text, None, cut
+
+
+def _strip_newline(text: str) -> str:
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
+
+def read_txt(lines: LineReader) -> Iterator[Record]:
+    for index, (line, text, problem, cut) in enumerate(lines):
+        yield Record(index, line, None if text is None else _strip_newline(text), problem, cut)
+
+
+def read_jsonl(lines: LineReader, text_field: str) -> Iterator[Record]:
+    index = 0
+    for line, text, problem, cut in lines:
+        if text is not None and not text.strip():
+            continue  # blank lines separate nothing in JSONL
+        record = Record(index, line, None, problem)
+        index += 1
+        if problem is None:
+            if cut:
+                record.error = "line longer than max_chars; cannot parse a cut JSON object"
+            else:
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as err:
+                    obj, record.error = None, f"invalid JSON: {err.msg} at column {err.colno}"
+                if record.error is None:
+                    if not isinstance(obj, dict):
+                        record.error = f"expected a JSON object, found {type(obj).__name__}"
+                    elif text_field not in obj:
+                        record.error = f"no text key {text_field!r}"
+                    elif not isinstance(obj[text_field], str):
+                        record.error = f"text {text_field!r} is {type(obj[text_field]).__name__}, expected a string"
+                    else:
+                        record.text = obj[text_field]
+        yield record
+
+
+def read_delimited(lines: LineReader, path: str, delimiter: str, text_field: str, has_header: bool) -> Iterator[Record]:
+    """CSV (RFC 4180, quoted fields may span lines) or TSV (GLUE convention: no quoting)."""
+    problems: list[tuple[int, str]] = []
+    cut_lines: set[int] = set()
+
+    def decoded() -> Iterator[str]:
+        for line, text, problem, cut in lines:
+            if problem is not None:
+                problems.append((line, problem))  # reported as its own record; never fed to csv
+                continue
+            if cut:
+                cut_lines.add(line)
+            yield text if text.endswith("\n") else text + "\n"
+
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    csv.field_size_limit(max(csv.field_size_limit(), lines.max_bytes))
+    reader = csv.reader(decoded(), delimiter=delimiter, quoting=quoting)
+    column = None
+    if text_field.isdigit():
+        column = int(text_field)
+    if has_header:
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise DataError(path, f"malformed header: {err}", line=lines.line) from None
+        names = [h.strip() for h in header]
+        if column is None:
+            if text_field not in names:
+                raise DataError(path, f"no text column {text_field!r}; columns found: {', '.join(map(repr, names))} (set --text-field)", line=lines.line)
+            column = names.index(text_field)
+    elif column is None:
+        raise DataError(path, f"--text-field {text_field!r} names a column but --no-header says there is no header; use a 0-based index")
+
+    index = 0
+    while True:
+        try:
+            fields = next(reader)
+            error = None
+        except StopIteration:
+            fields, error = None, None
+        except csv.Error as err:
+            fields, error = [], f"malformed {'TSV' if delimiter == chr(9) else 'CSV'}: {err}"
+        for line, problem in problems:  # undecodable lines met while reading this row
+            yield Record(index, line, None, problem)
+            index += 1
+        problems.clear()
+        if fields is None:
+            return
+        if not fields and error is None:
+            continue  # blank line
+        if error is None and len(fields) <= column:
+            error = f"expected at least {column + 1} fields, found {len(fields)}"
+        line = lines.line
+        yield Record(index, line, None if error else fields[column], error, cut=line in cut_lines)
+        index += 1
+
+
+def argument_records(texts: list[str], max_chars: int) -> Iterator[Record]:
+    for index, text in enumerate(texts):
+        yield Record(index, None, text[:max_chars], cut=len(text) > max_chars)
+
+
+# --- writing ----------------------------------------------------------------------------------
+def _record_dict(record: Record, prediction) -> dict[str, Any]:
+    out: dict[str, Any] = {"index": record.index}
+    if record.line is not None:
+        out["line"] = record.line
+    if record.error is not None:
+        out.update(label=None, probabilities=None, error=record.error)
+        return out
+    out.update(prediction.to_dict())
+    if record.cut:
+        out["truncated"] = True
+    return out
+
+
+class TableWriter:
+    def __init__(self, out: TextIO, labels: list[str]):
+        self.out = out
+        self.labels = labels
+        self.width = max(8, *(len(label) + 3 for label in labels))
+        header = f"{'line':>7}  {'label':<{self.width}}" + "".join(f"  {'p(' + label + ')':>{self.width}}" for label in labels) + "  text"
+        out.write(header + "\n")
+
+    def write(self, record: Record, result: dict[str, Any]) -> None:
+        where = result.get("line", result["index"] + 1)
+        label = result["label"] if result["label"] is not None else ("(error)" if "error" in result else "(empty)")
+        probabilities = result["probabilities"] or {}
+        cells = "".join(f"  {probabilities[lb]:>{self.width}.4f}" if lb in probabilities else f"  {'-':>{self.width}}" for lb in self.labels)
+        text = result.get("error") or (record.text or "")
+        text = " ".join(text.split())
+        text = text if len(text) <= 60 else text[:57] + "..."
+        self.out.write(f"{where:>7}  {label:<{self.width}}{cells}  {text}\n")
+
+
+def run(classifier: Classifier, records: Iterable[Record], out: TextIO, *, batch_size: int, fmt: str, source: str) -> tuple[int, int]:
+    """Classify ``records`` batch by batch, writing each batch before reading the next.
+    Returns (records written, records with errors)."""
+    table = TableWriter(out, classifier.labels) if fmt == "table" else None
+    written = failed = 0
+    batch: list[Record] = []
+
+    def flush() -> None:
+        nonlocal written, failed
+        good = [r for r in batch if r.error is None]
+        predictions = iter(classifier.predict([r.text for r in good]))
+        for record in batch:
+            result = _record_dict(record, next(predictions) if record.error is None else None)
+            if record.error is not None:
+                failed += 1
+                if failed <= REPORTED_PROBLEMS:
+                    where = f"{source}:{record.line}" if record.line is not None else f"{source}[{record.index}]"
+                    print(f"warning: {where}: {record.error}", file=sys.stderr)
+            if table is not None:
+                table.write(record, result)
+            else:
+                out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            written += 1
+        out.flush()
+        batch.clear()
+
+    for record in records:
+        batch.append(record)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return written, failed
+
+
+# --- CLI --------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bilstm_clf.predict",
+        description="Classify texts with an exported bundle (no torch needed).",
+        epilog="Examples: predict --bundle B 'a fine film' | predict --bundle B --input reviews.csv --text-field review "
+        "| cat texts.txt | predict --bundle B --format table",
+    )
+    parser.add_argument("texts", nargs="*", help="texts to classify (otherwise --input, or standard input)")
+    parser.add_argument("--bundle", "-b", required=True, help="bundle directory written by bilstm_clf.export")
+    parser.add_argument("--input", "-i", help="file to classify, '-' for standard input")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, help="default: from the suffix (.txt .csv .tsv .jsonl); txt for stdin")
+    parser.add_argument("--text-field", help="csv/tsv column name (or 0-based index) or JSONL key holding the text (default: the training data's, else 'text')")
+    parser.add_argument("--no-header", action="store_true", help="csv/tsv input has no header row")
+    parser.add_argument("--encoding", default="utf-8", help="input encoding, ASCII-compatible (default utf-8)")
+    parser.add_argument("--format", "-f", choices=OUTPUT_FORMATS, default="jsonl", help="output format (default jsonl)")
+    parser.add_argument("--batch-size", type=int, default=256, help="records classified at a time (default 256)")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: onnxruntime's choice)")
+    return parser.parse_args(argv)
+
+
+def _open_input(path: str) -> BinaryIO:
+    if path == "-":
+        return sys.stdin.buffer
+    p = Path(path)
+    if not p.exists():
+        raise DataError(p, "file not found")
+    if p.is_dir():
+        raise DataError(p, "is a directory, expected a file")
+    try:
+        return open(p, "rb")
+    except OSError as err:
+        raise DataError(p, f"cannot open: {err.strerror}") from None
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: must be a positive integer")
+    try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        raise UserError(f"--encoding {args.encoding!r}: unknown encoding") from None
+    if args.texts and args.input:
+        raise UserError("give texts as arguments or --input, not both")
+    source = args.input if args.input else ("<stdin>" if not args.texts else "<args>")
+    if not args.texts and not args.input:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UserError("nothing to classify: give texts as arguments, --input FILE, or pipe texts to standard input")
+        args.input = "-"
+    fmt = input_format(args.input, args.input_format) if args.input else None
+    stream = _open_input(args.input) if args.input else None  # before the bundle: a typo fails fast
+
+    classifier = Classifier.load(args.bundle, threads=args.threads)
+    max_chars = classifier.max_chars
+    text_field = args.text_field or (classifier.metadata.get("inference") or {}).get("text_field") or "text"
+    text_field = str(text_field)
+    if stream is None:
+        records: Iterable[Record] = argument_records(args.texts, max_chars)
+    else:
+        lines = LineReader(stream, args.encoding, max_chars)
+        if fmt == "txt":
+            records = read_txt(lines)
+        elif fmt == "jsonl":
+            records = read_jsonl(lines, text_field)
+        else:
+            records = read_delimited(lines, source, "\t" if fmt == "tsv" else ",", text_field, not args.no_header)
+
+    out = sys.stdout
+    if hasattr(out, "reconfigure"):
+        out.reconfigure(encoding="utf-8")  # JSON lines are UTF-8 whatever the locale
+    try:
+        written, failed = run(classifier, records, out, batch_size=args.batch_size, fmt=args.format, source=source)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as shell tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None
+    finally:
+        if stream is not None and stream is not sys.stdin.buffer:
+            stream.close()
+    if failed:
+        print(f"warning: {failed} of {written} records could not be read (see their \"error\" fields)", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

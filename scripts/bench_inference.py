@@ -1,0 +1,163 @@
+"""Sentences per second: eager torch vs the exported ONNX bundle, at batch 1 and batch 256, in one run.
+
+    python scripts/bench_inference.py                       # SST-2 test, E300 H256 BiLSTM, 1 thread
+    python scripts/bench_inference.py --threads 2 --checkpoint logs/runs/sst2/.../checkpoints/last.ckpt
+
+Both sides start from raw text and end with probabilities: tokenise (the same tokenizer.json),
+pad, run the model, softmax. Eager torch runs the checkpoint's model as training built it
+(``--encoder``, default padded) under ``torch.inference_mode``; the bundle runs through
+``bilstm_clf.inference.Classifier``. Both use the same number of threads. Repeats are
+interleaved (torch, onnx, torch, onnx, ...) so a busy machine slows both alike; the median is
+reported. Without ``--checkpoint`` the model is randomly initialised: speed does not depend on
+the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bilstm_clf.data.readers import read_examples  # noqa: E402
+from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
+from bilstm_clf.export import ExportSource, library_versions, source_from_checkpoint, write_bundle  # noqa: E402
+from bilstm_clf.inference import ROWS_PER_RUN, Classifier  # noqa: E402
+from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
+
+
+def find_sst2(explicit: str | None) -> Path:
+    candidates = [Path(explicit)] if explicit else [
+        ROOT / "data" / "sst2",
+        Path(os.environ.get("BILSTM_CLF_DATA_MIRROR", ROOT.parent / "shared" / "datasets")) / "sst2",
+        Path("/work/shared/datasets/sst2"),
+    ]
+    for path in candidates:
+        if (path / "test.tsv").is_file():
+            return path
+    raise SystemExit(f"SST-2 test.tsv not found in {', '.join(map(str, candidates))}; pass --data-dir")
+
+
+def random_source(sst2: Path, args) -> ExportSource:
+    train = read_examples(sst2 / "train.tsv", format="tsv", text_field="sentence", label_field="label")
+    encoder = TextEncoder.build((ex.text for ex in train), lowercase=True, style="whitespace", max_length=200)
+    torch.manual_seed(0)
+    config = dict(vocab_size=encoder.vocab_size, num_classes=2, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
+                  num_layers=args.num_layers, bidirectional=True, pooling=args.pooling, encoder=args.encoder)
+    model = BiLSTMClassifier(**config)
+    return ExportSource(model.state_dict(), config, ["0", "1"], encoder.to_json(), {"path": None, "note": "random init (benchmark)"})
+
+
+class EagerTorch:
+    def __init__(self, source: ExportSource, encoder_kind: str):
+        self.model = BiLSTMClassifier(**{**source.model_config, "encoder": encoder_kind}).eval()
+        self.model.load_state_dict(source.state_dict)
+        self.encoder = TextEncoder.from_json(source.tokenizer_json)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.run(self.encoder.encode_batch(texts))
+
+    def run(self, ids: list[list[int]]) -> np.ndarray:
+        lengths = torch.tensor([len(r) for r in ids])
+        batch = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+        for i, row in enumerate(ids):
+            batch[i, : len(row)] = torch.tensor(row)
+        with torch.inference_mode():
+            return torch.softmax(self.model(batch, lengths), dim=-1).numpy()
+
+    def sliced(self, texts: list[str]) -> np.ndarray:
+        """The bundle runtime's batching in torch: sort by length, run ROWS_PER_RUN rows at a time."""
+        ids = self.encoder.encode_batch(texts)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.empty((len(ids), self.model.head.out_features), np.float32)
+        for start in range(0, len(ids), ROWS_PER_RUN):
+            chunk = order[start : start + ROWS_PER_RUN]
+            out[chunk] = self.run([ids[i] for i in chunk])
+        return out
+
+
+def sentences_per_second(predict, texts: list[str], batch_size: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch_size):
+        predict(texts[start : start + batch_size])
+    return len(texts) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", help="directory with SST-2 train.tsv and test.tsv")
+    parser.add_argument("--checkpoint", help="benchmark this checkpoint instead of a random E/H model")
+    parser.add_argument("--embedding-dim", type=int, default=300)
+    parser.add_argument("--hidden-size", type=int, default=256)
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--pooling", default="last")
+    parser.add_argument("--encoder", default="padded", help="eager torch encoder: padded (training default) or packed")
+    parser.add_argument("--exporter", default="auto", choices=["auto", "dynamo", "torchscript"])
+    parser.add_argument("--threads", type=int, default=1, help="threads for torch and onnxruntime alike (default 1)")
+    parser.add_argument("--batch-sizes", default="1,256")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    sst2 = find_sst2(args.data_dir)
+    texts = [ex.text for ex in read_examples(sst2 / "test.tsv", format="tsv", text_field="sentence", label_field="label")]
+    source = source_from_checkpoint(args.checkpoint) if args.checkpoint else random_source(sst2, args)
+    torch.set_num_threads(args.threads)
+    eager = EagerTorch(source, args.encoder)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = write_bundle(source, Path(tmp) / "bundle", exporter=args.exporter)
+        classifier = Classifier.load(bundle, threads=args.threads)
+        exporter = classifier.metadata["onnx"]["exporter"]
+        onnx_mb = (bundle / "model.onnx").stat().st_size / 1e6
+
+        def onnx(batch: list[str]) -> np.ndarray:
+            return classifier.predict_proba(batch)
+
+        max_diff = float(np.abs(eager(texts) - classifier.predict_proba(texts)).max())
+        load_before = os.getloadavg()
+        results = {}
+        for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+            engines = {"torch": eager, "onnx": onnx}
+            if batch_size > ROWS_PER_RUN:
+                engines["torch_sliced"] = eager.sliced
+            for engine in engines.values():  # warm-up: first calls allocate
+                sentences_per_second(engine, texts[: max(batch_size * 2, 32)], batch_size)
+            runs: dict[str, list[float]] = {name: [] for name in engines}
+            for _ in range(args.repeats):
+                for name, engine in engines.items():
+                    runs[name].append(sentences_per_second(engine, texts, batch_size))
+            results[batch_size] = {k: statistics.median(v) for k, v in runs.items()}
+        load_after = os.getloadavg()
+
+    cfg = source.model_config
+    versions = library_versions()
+    print(f"SST-2 test: {len(texts)} sentences from {sst2}")
+    print(f"model: E{cfg['embedding_dim']} H{cfg['hidden_size']} layers {cfg.get('num_layers', 1)} "
+          f"{'bi' if cfg.get('bidirectional', True) else 'uni'}LSTM, pooling {cfg.get('pooling', 'last')}, vocab {cfg['vocab_size']}; "
+          f"eager encoder {args.encoder}; bundle: {exporter} exporter, model.onnx {onnx_mb:.1f} MB")
+    print(f"threads {args.threads}; torch {versions['torch']}, onnxruntime {versions['onnxruntime']}, python {versions['python']}, "
+          f"{platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, after {'/'.join(f'{x:.2f}' for x in load_after)}")
+    print(f"max |p_torch - p_onnx| over the test set: {max_diff:.2e}")
+    print(f"median of {args.repeats} interleaved runs over all {len(texts)} sentences:")
+    print(f"{'batch':>6}  {'eager torch (sent/s)':>21}  {'ONNX bundle (sent/s)':>21}  {'bundle / eager':>14}  "
+          f"{'eager, sorted ' + str(ROWS_PER_RUN) + '-row slices':>28}")
+    for batch_size, r in results.items():
+        sliced = f"{r['torch_sliced']:>28,.0f}" if "torch_sliced" in r else f"{'-':>28}"
+        print(f"{batch_size:>6}  {r['torch']:>21,.0f}  {r['onnx']:>21,.0f}  {r['onnx'] / r['torch']:>13.2f}x  {sliced}")
+    print(f"(the bundle runtime sorts a batch by length and runs it {ROWS_PER_RUN} rows at a time; the last column "
+          "gives eager torch the same batching)")
+
+
+if __name__ == "__main__":
+    main()
