@@ -127,6 +127,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             if cfg.embeddings.get("unfreeze_at_epoch") is not None:
                 callbacks.append(UnfreezeEmbeddings(int(cfg.embeddings.unfreeze_at_epoch)))
     loggers = [instantiate_checked(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
+    if not loggers:  # logger=none: callbacks that only write to a logger would refuse to start
+        from pytorch_lightning.callbacks import LearningRateMonitor
+
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: pl.Trainer = instantiate_checked(
         cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )

@@ -108,3 +108,16 @@ def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):
     (results,) = tmp_path.glob("multiruns/custom/*/optimization_results.yaml")
     assert "best_params:" in results.read_text() and "model.pooling" in results.read_text()
     assert len(list(tmp_path.glob("multiruns/custom/*/*/metrics.json"))) == 2
+
+
+def test_training_without_a_logger(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+         "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "logger=none",
+         f"hydra.run.dir={run_dir}", *FAST],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["tensorboard_log_dir"] is None and 0.0 <= metrics["test/acc"] <= 1.0
