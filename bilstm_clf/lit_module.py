@@ -65,14 +65,16 @@ class SentenceClassifierModule(pl.LightningModule):
         metrics.update(logits.detach(), batch["labels"])
         batch_size = batch["labels"].size(0)
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        # sync_dist: under DDP the epoch loss is the mean over ranks (a no-op with one process)
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, self.train_metrics, "train")
 
     def on_train_epoch_end(self):
-        self.log_dict(self.train_metrics.compute())
+        # torchmetrics already reduced these across ranks; sync_dist only silences Lightning's warning
+        self.log_dict(self.train_metrics.compute(), sync_dist=True)
         self.train_metrics.reset()
 
     def on_train_start(self):
@@ -84,16 +86,16 @@ class SentenceClassifierModule(pl.LightningModule):
     def on_validation_epoch_end(self):
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.log_dict(values, prog_bar=True)
+        self.log_dict(values, prog_bar=True, sync_dist=True)
         if not self.trainer.sanity_checking:
             self.val_best.update(values[self.hparams.monitor])
-            self.log(f"{self.hparams.monitor}_best", self.val_best.compute(), prog_bar=True)
+            self.log(f"{self.hparams.monitor}_best", self.val_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch, batch_idx):
         self._shared_step(batch, self.test_metrics, "test")
 
     def on_test_epoch_end(self):
-        self.log_dict(self.test_metrics.compute())
+        self.log_dict(self.test_metrics.compute(), sync_dist=True)
         self.test_metrics.reset()
 
     def configure_optimizers(self):

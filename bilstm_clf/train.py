@@ -44,6 +44,26 @@ def class_weights(setting, counts) -> list[float] | None:
     return [float(w) for w in weights]
 
 
+def _refuse_local_ddp_sweep(trainer) -> None:
+    """Lightning starts DDP ranks by re-running this command line, which under -m re-runs the sweep."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if (
+        HydraConfig.initialized()
+        and HydraConfig.get().mode == RunMode.MULTIRUN
+        and trainer.world_size > 1
+        and environment is not None
+        and not environment.creates_processes_externally
+    ):
+        raise ConfigError(
+            "trainer.devices", trainer.world_size,
+            "a local multirun (-m) cannot start DDP processes (each rank would re-run the whole sweep); "
+            "train each configuration without -m, or sweep with hydra/launcher=slurm",
+        )
+
+
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     """Config values worth comparing runs on, flattened for TensorBoard's hparams table."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -79,8 +99,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data, seed=cfg.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the model needs the vocabulary size and class count
-    datamodule.encoder.save(output_dir / "tokenizer.json")
-    save_labels(datamodule.label_names, output_dir / "labels.json")
 
     model_config = OmegaConf.to_container(cfg.model, resolve=True)
     model_config.update(vocab_size=datamodule.vocab_size, num_classes=datamodule.num_classes, padding_idx=datamodule.pad_id)
@@ -99,6 +117,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    _refuse_local_ddp_sweep(trainer)
+    if trainer.is_global_zero:  # DDP runs this function once per rank
+        datamodule.encoder.save(output_dir / "tokenizer.json")
+        save_labels(datamodule.label_names, output_dir / "labels.json")
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
