@@ -173,3 +173,18 @@ def test_the_epoch_reaches_the_sampler_through_lightning():
         _set_sampler_epoch(loader, epoch)
         orders.append([b["index"].tolist() for b in loader])
     assert orders[0] != orders[1] != orders[2]
+
+
+def test_a_restored_sampler_resumes_through_a_multi_worker_dataloader():
+    """torch's multi-worker iterator asks the sampler for two iterators and uses the second."""
+    from torch.utils.data import DataLoader
+
+    dataset = EncodedDataset([[1] * (i % 9 + 1) for i in range(90)], [0] * 90)
+    sampler = BucketBatchSampler(dataset.lengths, 8, seed=4)
+    sampler.set_epoch(2)
+    full = list(sampler)
+    restored = BucketBatchSampler(dataset.lengths, 8, seed=4)
+    restored.load_state_dict({"epoch": 2, "batches_done": 4})
+    loader = DataLoader(dataset, batch_sampler=restored, collate_fn=PadCollate(), num_workers=1)
+    assert [b["index"].tolist() for b in loader] == full[4:]
+    assert [b["index"].tolist() for b in loader] == full  # the next pass is a whole epoch again

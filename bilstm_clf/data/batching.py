@@ -134,16 +134,18 @@ class BucketBatchSampler(Sampler[list[int]]):
         # The batch list and the skip are fixed here, when the DataLoader asks for an iterator.
         batches = self.batches()
         start = 0
+        if self._skip is not None and self._skip[0] != self.epoch:
+            self._skip = None  # moved on to another epoch
         if self._skip is not None:
-            skip_epoch, skip = self._skip
-            self._skip = None
-            if skip_epoch == self.epoch:
-                start = min(skip, len(batches))
+            start = min(self._skip[1], len(batches))
         self.batches_taken = start
         return self._take(batches[start:])
 
     def _take(self, batches: list[np.ndarray]) -> Iterator[list[int]]:
         for batch in batches:
+            # The skip ends with the first batch handed out, not when an iterator is made: a
+            # multi-worker DataLoader makes two and uses the second.
+            self._skip = None
             self.batches_taken += 1
             yield batch.tolist()
 
@@ -191,9 +193,9 @@ class ResumableDataLoader(DataLoader):
     """A training DataLoader over a BucketBatchSampler that continues mid-epoch after a restart.
 
     Lightning saves ``state_dict()`` in its checkpoints and calls ``load_state_dict()`` just before it
-    iterates the loader again (its ``_Stateful`` protocol). Lightning fetches a batch ahead, so the
-    sampler's count of batches taken is one more than the batches trained on; ``batches_done``, when
-    given, returns the trainer's own count and is saved instead.
+    iterates the loader again (its ``_Stateful`` protocol). The sampler's count of batches taken runs
+    ahead of training when batches are fetched early (worker processes prefetch), so ``batches_done``,
+    when given, returns the trainer's own count and is saved instead.
     """
 
     def __init__(self, dataset: Dataset, *, batch_sampler: BucketBatchSampler, batches_done: Callable[[], int] | None = None, **kwargs):

@@ -204,7 +204,8 @@ class TextClassificationDataModule(pl.LightningDataModule):
         return ResumableDataLoader(dataset, batches_done=self._train_batches_done, **options)
 
     def _train_batches_done(self) -> int:
-        """Batches of the current epoch the fit loop has trained on (saved with mid-epoch checkpoints)."""
+        """Batches of the current epoch the fit loop has trained on (saved with mid-epoch checkpoints;
+        the sampler's own count includes batches that DataLoader workers prefetched)."""
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def train_dataloader(self) -> DataLoader:
