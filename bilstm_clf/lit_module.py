@@ -55,6 +55,7 @@ class SentenceClassifierModule(pl.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_best = MaxMetric()
+        self._resumed_val_best: float | None = None
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids, lengths)
@@ -79,6 +80,8 @@ class SentenceClassifierModule(pl.LightningModule):
 
     def on_train_start(self):
         self.val_best.reset()  # forget the sanity check's numbers
+        if self._resumed_val_best is not None:  # but not the best of the run we resume
+            self.val_best.update(self._resumed_val_best)
 
     def validation_step(self, batch, batch_idx):
         self._shared_step(batch, self.val_metrics, "val")
@@ -111,7 +114,10 @@ class SentenceClassifierModule(pl.LightningModule):
     # --- what a checkpoint carries besides weights: the vocabulary, as JSON text ---------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {"tokenizer_json": self.tokenizer_json, "label_names": self.label_names}
+        if self.val_best.update_called:
+            checkpoint[CHECKPOINT_KEY]["val_best"] = float(self.val_best.compute())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         extra = checkpoint.get(CHECKPOINT_KEY, {})
         self.tokenizer_json = extra.get("tokenizer_json", self.tokenizer_json)
+        self._resumed_val_best = extra.get("val_best")

@@ -44,6 +44,17 @@ def class_weights(setting, counts) -> list[float] | None:
     return [float(w) for w in weights]
 
 
+def resolve_ckpt_path(setting: str | None, output_dir: Path) -> str | None:
+    """``ckpt_path``: null (fresh start), ``last`` (this run directory's checkpoints/last.ckpt) or a path."""
+    if setting is None or str(setting) == "":
+        return None
+    path = output_dir / "checkpoints" / "last.ckpt" if setting == "last" else Path(setting)
+    if not path.is_file():
+        hint = "; to continue an earlier run, also pass hydra.run.dir=<that run's directory>" if setting == "last" else ""
+        raise ConfigError("ckpt_path", setting, f"no checkpoint file at {path}{hint}")
+    return str(path)
+
+
 def _refuse_local_ddp_sweep(trainer) -> None:
     """Lightning starts DDP ranks by re-running this command line, which under -m re-runs the sweep."""
     from hydra.core.hydra_config import HydraConfig
@@ -94,6 +105,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data, seed=cfg.seed)
@@ -122,7 +134,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         datamodule.encoder.save(output_dir / "tokenizer.json")
         save_labels(datamodule.label_names, output_dir / "labels.json")
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best_path = checkpoint.best_model_path if checkpoint is not None else ""

@@ -1,0 +1,161 @@
+"""Resume after SIGKILL and same-seed determinism, through the real entry point on a tiny dataset.
+
+The runs use 3 epochs of 10 batches, last.ckpt every 5 steps, and a plateau schedule that halves
+the LR after every epoch (mode=min on accuracy, patience 0), so a lost LR step, a replayed batch or
+a different dropout mask after the resume would change the weights.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import NEGATIVE, POSITIVE, ROOT, run_cli, write
+
+COMPARED = ("test/acc", "test/f1_macro", "test/loss", "best/val/acc", "epochs_trained")
+# TensorBoard curves that must match too (the interrupted epoch's train/* averages cannot)
+CURVES = ("val/acc", "val/loss", "val/acc_best", "lr-Adam")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny")
+    for name, n in (("train.tsv", 20), ("dev.tsv", 5), ("test.tsv", 5)):
+        rows = [f"{POSITIVE[i % 5]}\tpos\n{NEGATIVE[i % 5]}\tneg\n" for i in range(n)]
+        write(directory / name, "sentence\tlabel\n" + "".join(rows))
+    return directory
+
+
+def command(dataset, run_dir, *extra):
+    return [
+        "-m", "bilstm_clf.train", "data=custom", f"data.data_dir={dataset}", "data.train_file=train.tsv",
+        "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "data.batch_size=4", "data.num_workers=1",
+        "trainer.max_epochs=3", "trainer.deterministic=true", "optimizer.lr=0.01", "model.embedding_dim=16",
+        "model.hidden_size=16", "scheduler.mode=min", "scheduler.patience=0", "callbacks.progress_bar.refresh_rate=0",
+        "callbacks.last_checkpoint.every_n_train_steps=5", f"hydra.run.dir={run_dir}", *extra,
+    ]
+
+
+def train(dataset, run_dir, *extra):
+    result = run_cli(command(dataset, run_dir, *extra), cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return outcome(run_dir)
+
+
+def outcome(run_dir):
+    """What must not depend on interruptions: metrics, the best checkpoint's name, the final state."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()  # a resumed run's events replace the killed run's from the checkpoint's step on
+    return {
+        # by step: a point logged at the checkpoint's own step (the LR at an epoch start) comes twice
+        "curves": {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in CURVES},
+        "metrics": {k: metrics[k] for k in COMPARED},
+        "best": os.path.basename(metrics["best_checkpoint"]),
+        "global_step": last["global_step"],
+        "weights": last["state_dict"],
+        "lr_schedule": last["lr_schedulers"],
+        "optimizer": last["optimizer_states"][0]["state"],
+    }
+
+
+def assert_same(a, b):
+    assert a["metrics"] == b["metrics"]  # exactly, not approximately
+    assert a["best"] == b["best"] and a["global_step"] == b["global_step"] == 30
+    assert a["weights"].keys() == b["weights"].keys()
+    assert all(torch.equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
+    assert a["lr_schedule"] == b["lr_schedule"]
+    assert a["curves"] == b["curves"] and len(a["curves"]["val/acc_best"]) == 3
+    for k, state in a["optimizer"].items():
+        assert all(torch.equal(state[name], b["optimizer"][k][name]) for name in state)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(dataset, tmp_path_factory):
+    return train(dataset, tmp_path_factory.mktemp("uninterrupted") / "run")
+
+
+def test_same_seed_twice_gives_identical_results(dataset, uninterrupted, tmp_path):
+    assert_same(train(dataset, tmp_path / "again"), uninterrupted)
+    assert uninterrupted["lr_schedule"][0]["_last_lr"][0] < 0.01  # the schedule did act
+
+
+@pytest.mark.parametrize(
+    ("pause_step", "resumed_from_step", "batches_done"),
+    [
+        (17, 15, 5),  # killed in epoch 1; last.ckpt from the middle of that epoch
+        (12, 10, 10),  # killed in epoch 1; last.ckpt from the end of epoch 0
+    ],
+    ids=["mid-epoch-checkpoint", "epoch-end-checkpoint"],
+)
+def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_result(
+    dataset, uninterrupted, tmp_path, pause_step, resumed_from_step, batches_done
+):
+    run_dir, marker = tmp_path / "run", tmp_path / "paused"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    pause = ["+callbacks.pause._target_=tests.helpers.PauseAtStep", f"+callbacks.pause.step={pause_step}", f"+callbacks.pause.marker={marker}"]
+    process = subprocess.Popen([sys.executable, *command(dataset, run_dir, *pause)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert process.poll() is None, process.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "training never reached the pause"
+            time.sleep(0.1)
+        assert marker.read_text().split() == ["epoch", "1", "step", str(pause_step)]  # inside epoch 1 of 0..2
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    assert not (run_dir / "metrics.json").exists()
+
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert saved["global_step"] == resumed_from_step
+    assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]["batches_done"] == batches_done
+
+    assert_same(train(dataset, run_dir, "ckpt_path=last"), uninterrupted)
+
+
+def test_ckpt_path_last_without_a_checkpoint_is_a_one_line_error(tmp_path):
+    result = run_cli(["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tmp_path}", "ckpt_path=last",
+                      f"hydra.run.dir={tmp_path / 'fresh'}"], cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: config ckpt_path='last': no checkpoint file at {tmp_path / 'fresh' / 'checkpoints' / 'last.ckpt'}; "
+        "to continue an earlier run, also pass hydra.run.dir=<that run's directory>"
+    )
+
+
+def test_the_best_validation_score_survives_a_resume():
+    """val/acc_best is a running maximum: a resumed run must not forget the epochs before the checkpoint."""
+    from bilstm_clf.lit_module import SentenceClassifierModule
+
+    def module():
+        return SentenceClassifierModule({"vocab_size": 10, "num_classes": 2, "embedding_dim": 4, "hidden_size": 4}, ["neg", "pos"])
+
+    before = module()
+    for score in (0.8, 0.6):
+        before.val_best.update(torch.tensor(score))
+    checkpoint = {}
+    before.on_save_checkpoint(checkpoint)
+
+    after = module()
+    after.on_load_checkpoint(checkpoint)
+    after.on_train_start()
+    after.val_best.update(torch.tensor(0.7))
+    assert after.val_best.compute().item() == pytest.approx(0.8)
+
+    fresh = module()  # nothing to resume: starts from scratch
+    fresh.on_train_start()
+    fresh.val_best.update(torch.tensor(0.7))
+    assert fresh.val_best.compute().item() == pytest.approx(0.7)
