@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
 
 from bilstm_clf.errors import ConfigError
 
@@ -29,11 +29,40 @@ class EpochSummary(pl.Callback):
         self._start = time.perf_counter()
 
     def on_validation_end(self, trainer, pl_module):
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
+        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":
+            return  # not for trainer.validate after fit (train.py re-checks the best checkpoint)
         metrics = trainer.callback_metrics
         parts = [f"{k} {float(metrics[k]):.4f}" for k in self.keys if k in metrics]
         log.info("epoch %d: %s (%.1f s)", trainer.current_epoch, ", ".join(parts), time.perf_counter() - self._start)
+
+
+class UnfreezeEmbeddings(pl.Callback):
+    """Pretrained embeddings start frozen and are fine-tuned from ``epoch`` on."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        weight = pl_module.model.embedding.weight
+        if trainer.current_epoch >= self.epoch and not weight.requires_grad:
+            weight.requires_grad_(True)
+            log.info("epoch %d: embeddings unfrozen", trainer.current_epoch)
+
+    # A run resumed in the middle of an epoch gets no on_train_epoch_start for that epoch.
+    on_train_start = on_train_epoch_start
+
+
+class TopKCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that remembers the best scores so far when a resumed run writes elsewhere.
+
+    A resume never writes into the old run (bilstm_clf.run_dir moves it to a fresh directory), and
+    Lightning forgets the top-k it restores when the directory differs: the resumed run's next epoch
+    would count as its best. The old run's files stay untouched (Lightning deletes only inside its
+    own directory), so ``best_model_path`` may name one of them.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict({**state_dict, "dirpath": self.dirpath})
 
 
 class LastCheckpoint(Checkpoint):
@@ -44,7 +73,7 @@ class LastCheckpoint(Checkpoint):
     checkpoint. As a ``Checkpoint`` this runs after ModelCheckpoint, so the saved state includes the
     epoch's top-k update. No step checkpoint after an epoch's last batch: Lightning resumes such a
     checkpoint by skipping that epoch's validation; the epoch-end one follows a moment later.
-    Writes are atomic (Lightning writes a temporary file, then renames it).
+    Written then renamed, like every checkpoint (train.py plugs in AtomicCheckpointIO).
     """
 
     def __init__(self, dirpath: str, every_n_train_steps: int | None = None):

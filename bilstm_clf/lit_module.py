@@ -60,7 +60,7 @@ class SentenceClassifierModule(pl.LightningModule):
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids, lengths)
 
-    def _shared_step(self, batch, metrics: MetricCollection, stage: str) -> torch.Tensor:
+    def _shared_step(self, batch, metrics: MetricCollection, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["lengths"])
         loss = self.criterion(logits, batch["labels"])
         metrics.update(logits.detach(), batch["labels"])
@@ -68,10 +68,10 @@ class SentenceClassifierModule(pl.LightningModule):
         on_step = stage == "train"
         # sync_dist: under DDP the epoch loss is the mean over ranks (a no-op with one process)
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
-        return loss
+        return loss, logits.detach()
 
     def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, self.train_metrics, "train")
+        return self._shared_step(batch, self.train_metrics, "train")[0]
 
     def on_train_epoch_end(self):
         # torchmetrics already reduced these across ranks; sync_dist only silences Lightning's warning
@@ -84,7 +84,8 @@ class SentenceClassifierModule(pl.LightningModule):
             self.val_best.update(self._resumed_val_best)
 
     def validation_step(self, batch, batch_idx):
-        self._shared_step(batch, self.val_metrics, "val")
+        # logits for callbacks (tb_reports.TensorBoardReports: confusion matrix, PR curves, errors)
+        return {"logits": self._shared_step(batch, self.val_metrics, "val")[1]}
 
     def on_validation_epoch_end(self):
         values = self.val_metrics.compute()
@@ -95,7 +96,7 @@ class SentenceClassifierModule(pl.LightningModule):
             self.log(f"{self.hparams.monitor}_best", self.val_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch, batch_idx):
-        self._shared_step(batch, self.test_metrics, "test")
+        return {"logits": self._shared_step(batch, self.test_metrics, "test")[1]}
 
     def on_test_epoch_end(self):
         self.log_dict(self.test_metrics.compute(), sync_dist=True)

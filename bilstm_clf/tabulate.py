@@ -88,7 +88,8 @@ def metric_columns(runs: list[Run]) -> list[str]:
         for key, value in (run.metrics or {}).items():
             if "/" in key and (value is None or isinstance(value, (int, float))):
                 keys[key] = None
-    ordered = sorted(keys, key=lambda k: (not k.startswith("test/"), k))
+    prefixes = ("test/", "val/")  # then best/ and the rest
+    ordered = sorted(keys, key=lambda k: (next((i for i, p in enumerate(prefixes) if k.startswith(p)), len(prefixes)), k))
     present = [k for k in TRAILING_KEYS if any(k in (run.metrics or {}) for run in runs)]
     return ordered + present
 

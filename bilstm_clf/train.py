@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -14,21 +10,14 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bilstm_clf.errors import ConfigError, UserError
+from bilstm_clf.atomic import write_json_atomic, write_text_atomic
+from bilstm_clf.config_checks import check_run_config, probe_optimizer
+from bilstm_clf.errors import ConfigError
+from bilstm_clf.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
 
 log = logging.getLogger("bilstm_clf.train")
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write then rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def class_weights(setting, counts) -> list[float] | None:
@@ -44,15 +33,26 @@ def class_weights(setting, counts) -> list[float] | None:
     return [float(w) for w in weights]
 
 
-def resolve_ckpt_path(setting: str | None, output_dir: Path) -> str | None:
-    """``ckpt_path``: null (fresh start), ``last`` (this run directory's checkpoints/last.ckpt) or a path."""
-    if setting is None or str(setting) == "":
+def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
+    """The [V, d] matrix for the vocabulary from ``cfg.embeddings``, or None for random init."""
+    from bilstm_clf.data.vectors import embedding_matrix, load_vectors
+
+    emb = cfg.get("embeddings") or {}
+    if not emb.get("source"):
         return None
-    path = output_dir / "checkpoints" / "last.ckpt" if setting == "last" else Path(setting)
-    if not path.is_file():
-        hint = "; to continue an earlier run, also pass hydra.run.dir=<that run's directory>" if setting == "last" else ""
-        raise ConfigError("ckpt_path", setting, f"no checkpoint file at {path}{hint}")
-    return str(path)
+    itos = datamodule.encoder.itos()
+    vectors = load_vectors(emb.source, emb.get("path"), emb.get("words"), vocab=itos, lowercase_fallback=emb.get("lowercase_fallback", True))
+    matrix, coverage = embedding_matrix(
+        itos,
+        vectors,
+        oov_init=emb.get("oov_init", "uniform"),
+        oov_scale=emb.get("oov_scale"),
+        token_counts=datamodule.token_counts(),
+        lowercase_fallback=emb.get("lowercase_fallback", True),
+        seed=seed,
+    )
+    log.info("%s", coverage)
+    return matrix, coverage
 
 
 def _refuse_local_ddp_sweep(trainer) -> None:
@@ -78,7 +78,7 @@ def _refuse_local_ddp_sweep(trainer) -> None:
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     """Config values worth comparing runs on, flattened for TensorBoard's hparams table."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    keep = {k: resolved[k] for k in ("data", "model", "optimizer", "scheduler", "seed", "label_smoothing", "class_weights") if k in resolved}
+    keep = {k: resolved[k] for k in ("data", "model", "embeddings", "optimizer", "scheduler", "seed", "label_smoothing", "class_weights") if k in resolved}
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -95,30 +95,36 @@ def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    check_run_config(cfg)
     # Heavy imports here, so `--help` and config errors answer fast.
     import pytorch_lightning as pl
-    from hydra.utils import instantiate
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from bilstm_clf.data.tokenizer import save_labels
+    from bilstm_clf.checkpoint_io import AtomicCheckpointIO
     from bilstm_clf.lit_module import SentenceClassifierModule
+    from bilstm_clf.tb_reports import log_final_hparams
 
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
     pl.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(cfg.data, seed=cfg.seed)
+    datamodule = instantiate_checked(cfg.data, "data", seed=cfg.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the model needs the vocabulary size and class count
 
+    pretrained = pretrained_embeddings(cfg, datamodule, cfg.seed)
     model_config = OmegaConf.to_container(cfg.model, resolve=True)
     model_config.update(vocab_size=datamodule.vocab_size, num_classes=datamodule.num_classes, padding_idx=datamodule.pad_id)
+    if pretrained is not None:
+        model_config["embedding_dim"] = int(pretrained[0].shape[1])  # the vectors decide the size
+    optimizer = instantiate_checked(cfg.optimizer, "optimizer")
+    scheduler = instantiate_checked(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    probe_optimizer(optimizer, scheduler)
     module = SentenceClassifierModule(
         model_config=model_config,
         label_names=datamodule.label_names,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        optimizer=optimizer,
+        scheduler=scheduler,
         scheduler_interval=cfg.get("scheduler_interval", "epoch"),
         monitor=cfg.monitor,
         class_weights=class_weights(cfg.get("class_weights"), datamodule.class_counts()),
@@ -126,25 +132,45 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         tokenizer_json=datamodule.encoder.to_json(),
     )
 
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    callbacks = [instantiate_checked(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
+    if pretrained is not None:
+        import torch
+
+        from bilstm_clf.callbacks import UnfreezeEmbeddings
+
+        with torch.no_grad():
+            module.model.embedding.weight.copy_(torch.from_numpy(pretrained[0]))
+        if cfg.embeddings.get("freeze"):
+            module.model.embedding.weight.requires_grad_(False)
+            if cfg.embeddings.get("unfreeze_at_epoch") is not None:
+                callbacks.append(UnfreezeEmbeddings(int(cfg.embeddings.unfreeze_at_epoch)))
+    loggers = [instantiate_checked(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
+    trainer: pl.Trainer = instantiate_checked(
+        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     _refuse_local_ddp_sweep(trainer)
     if trainer.is_global_zero:  # DDP runs this function once per rank
-        datamodule.encoder.save(output_dir / "tokenizer.json")
-        save_labels(datamodule.label_names, output_dir / "labels.json")
+        write_text_atomic(output_dir / "tokenizer.json", datamodule.encoder.to_json())
+        write_json_atomic(output_dir / "labels.json", list(datamodule.label_names))
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
     best_score = checkpoint.best_model_score if checkpoint is not None else None
+    # val metrics of the weights that are tested, for the hparams table; loggers off, so the val
+    # curves get no extra point
+    attached, trainer.loggers = trainer.loggers, []
+    results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+    trainer.loggers = attached
+    val_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
     test_metrics: dict[str, float] = {}
     if cfg.get("test", True) and datamodule.files["test"]:
         results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
 
     metrics = {
+        **{k: val_metrics[k] for k in ("val/acc", "val/f1_macro", "val/loss") if k in val_metrics},
         **{k: test_metrics[k] for k in ("test/acc", "test/f1_macro", "test/loss") if k in test_metrics},
         f"best/{cfg.monitor}": float(best_score) if best_score is not None else None,
         "best_checkpoint": best_path,
@@ -153,18 +179,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "run_dir": str(output_dir),
         "dataset": cfg.data.name,
         "train_seconds": round(time.perf_counter() - started, 1),
+        "skipped_rows": datamodule.skipped_rows(),
     }
+    if pretrained is not None:
+        metrics["embedding_coverage"] = str(pretrained[1])
     if trainer.is_global_zero:
         write_json_atomic(output_dir / "metrics.json", metrics)
         final = {f"hp/{k}": v for k, v in metrics.items() if isinstance(v, float) and ("/" in k)}
         for lg in trainer.loggers:
-            lg.log_hyperparams(_flat_hparams(cfg), metrics=final)
+            log_final_hparams(lg, _flat_hparams(cfg), final)
             lg.finalize("success")
-        _print_summary(metrics, cfg.monitor)
+        _print_summary(metrics, cfg.monitor, datamodule.data_report())
     return metrics
 
 
-def _print_summary(metrics: dict[str, Any], monitor: str) -> None:
+def _print_summary(metrics: dict[str, Any], monitor: str, data_report: list[str] = ()) -> None:
     def pct(key: str) -> str:
         value = metrics.get(key)
         return "n/a" if value is None else f"{100 * value:.2f}%"
@@ -177,17 +206,23 @@ def _print_summary(metrics: dict[str, Any], monitor: str) -> None:
         f"  tensorboard: tensorboard --logdir {Path(metrics['run_dir']).parents[2] if len(Path(metrics['run_dir']).parents) > 2 else 'logs'}",
         flush=True,
     )
+    for line in data_report:  # rows skipped (data.on_bad_row=skip) or cut, so nothing is dropped unseen
+        print(f"  data:        {line}", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    try:
+def hydra_main(cfg: DictConfig) -> float | None:
+    with one_line_user_errors():
         metrics = train(cfg)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
     # Returned for Hydra sweepers (Optuna) to optimise.
     return metrics.get(f"best/{cfg.monitor}")
+
+
+def main() -> float | None:
+    """Console entry point: every user error, config composition included, is one line and exit 2."""
+    let_hydra_raise()
+    with one_line_user_errors():
+        return hydra_main()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from torch import nn
 
 from bilstm_clf.errors import ConfigError
 from bilstm_clf.models import BiLSTMClassifier
-from bilstm_clf.models.encoder import LSTMEncoder, set_forget_bias
+from bilstm_clf.models.encoder import ENCODERS, PackedLSTMEncoder, PaddedLSTMEncoder, reverse_within_length, set_forget_bias
 from bilstm_clf.models.pooling import POOLINGS
 
 VOCAB = 50
@@ -40,9 +40,10 @@ sentence_st = st.lists(st.integers(2, VOCAB - 1), min_size=1, max_size=12)
     merge_mode=st.sampled_from(["concat", "sum", "mean"]),
     bidirectional=st.booleans(),
     num_layers=st.integers(1, 3),
+    encoder=st.sampled_from(ENCODERS),
 )
-def test_padding_never_changes_a_sentences_logits(target, others, position, extra_padding, pooling, merge_mode, bidirectional, num_layers):
-    model = make_model(pooling=pooling, merge_mode=merge_mode, bidirectional=bidirectional, num_layers=num_layers, lstm_dropout=0.3)
+def test_padding_never_changes_a_sentences_logits(target, others, position, extra_padding, pooling, merge_mode, bidirectional, num_layers, encoder):
+    model = make_model(pooling=pooling, merge_mode=merge_mode, bidirectional=bidirectional, num_layers=num_layers, lstm_dropout=0.3, encoder=encoder)
     with torch.no_grad():
         alone = model(*pad([target]))[0]
         batch = others[:position] + [target] + others[position:]
@@ -69,7 +70,7 @@ def test_bidirectional_output_layout_and_last_layer_final_states(num_layers):
 @pytest.mark.parametrize("num_layers", [1, 3])
 def test_encoder_final_states_are_taken_at_each_real_last_token(num_layers):
     torch.manual_seed(0)
-    encoder = LSTMEncoder(4, 5, num_layers=num_layers, bidirectional=True).eval()
+    encoder = PackedLSTMEncoder(4, 5, num_layers=num_layers, bidirectional=True).eval()
     x = torch.randn(3, 6, 4)
     lengths = torch.tensor([6, 2, 4])
     with torch.no_grad():
@@ -83,11 +84,12 @@ def test_encoder_final_states_are_taken_at_each_real_last_token(num_layers):
         torch.testing.assert_close(outputs[row, :length], alone[0], atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.parametrize("encoder_class", [PackedLSTMEncoder, PaddedLSTMEncoder])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
-def test_parameter_count_is_four_gates_per_direction_and_layer(bidirectional, num_layers):
+def test_parameter_count_is_four_gates_per_direction_and_layer(encoder_class, bidirectional, num_layers):
     E, H = 7, 5
-    encoder = LSTMEncoder(E, H, num_layers=num_layers, bidirectional=bidirectional)
+    encoder = encoder_class(E, H, num_layers=num_layers, bidirectional=bidirectional)
     directions = 2 if bidirectional else 1
     expected = 0
     for layer in range(num_layers):
@@ -122,7 +124,7 @@ def test_sentence_vector_width(pooling, merge_mode, bidirectional, width):
 
 
 def test_last_pooling_concat_is_forward_then_backward_final_state():
-    model = make_model(pooling="last")
+    model = make_model(pooling="last", encoder="packed")
     ids, lengths = pad([[2, 3, 4, 5], [6, 7]])
     with torch.no_grad():
         vectors = model.sentence_vectors(ids, lengths)
@@ -148,3 +150,52 @@ def test_padding_embedding_is_zero_and_gets_no_gradient():
 def test_bad_model_config_names_key_value_and_choices(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         make_model(**kwargs)
+
+
+@given(
+    lengths=st.lists(st.integers(1, 15), min_size=1, max_size=9),
+    extra_padding=st.integers(0, 3),
+    bidirectional=st.booleans(),
+    num_layers=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_exact_padded_encoder_equals_packed_lstm(lengths, extra_padding, bidirectional, num_layers, seed):
+    torch.manual_seed(seed)
+    packed = PackedLSTMEncoder(6, 5, num_layers=num_layers, bidirectional=bidirectional, forget_bias=None).eval()
+    padded = PaddedLSTMEncoder(6, 5, num_layers=num_layers, bidirectional=bidirectional).eval()
+    padded.load_state_dict(packed.state_dict())  # same parameter names, so the weights carry over
+    x = torch.randn(len(lengths), max(lengths) + extra_padding, 6)
+    lengths_t = torch.tensor(lengths)
+    with torch.no_grad():
+        packed_out, packed_final = packed(x, lengths_t)
+        padded_out, padded_final = padded(x, lengths_t)
+    torch.testing.assert_close(padded_out, packed_out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(padded_final, packed_final, atol=1e-5, rtol=1e-5)
+
+
+def test_encoders_share_parameter_names_and_gradients_match():
+    torch.manual_seed(0)
+    packed = PackedLSTMEncoder(4, 3, num_layers=2, bidirectional=True)
+    padded = PaddedLSTMEncoder(4, 3, num_layers=2, bidirectional=True)
+    assert list(padded.state_dict()) == list(packed.state_dict())
+    padded.load_state_dict(packed.state_dict())
+    x, lengths = torch.randn(3, 5, 4), torch.tensor([5, 2, 3])
+    packed(x, lengths)[1].sum().backward()
+    padded(x, lengths)[1].sum().backward()
+    grads = {n: p.grad for n, p in packed.lstm.named_parameters()}
+    for layer in range(2):
+        for direction in range(2):
+            lstm = padded.layers[layer][direction]
+            suffix = "_reverse" if direction else ""
+            torch.testing.assert_close(lstm.weight_hh_l0.grad, grads[f"weight_hh_l{layer}{suffix}"], atol=1e-5, rtol=1e-5)
+
+
+@given(lengths=st.lists(st.integers(1, 8), min_size=1, max_size=6), extra=st.integers(0, 3))
+def test_reverse_within_length_reverses_real_steps_and_keeps_padding_at_the_end(lengths, extra):
+    x = torch.arange(len(lengths) * (max(lengths) + extra)).view(len(lengths), -1, 1).float()
+    lengths_t = torch.tensor(lengths)
+    flipped = reverse_within_length(x, lengths_t)
+    for row, length in enumerate(lengths):
+        assert torch.equal(flipped[row, :length], x[row, :length].flip(0))
+        assert torch.equal(flipped[row, length:], x[row, length:])
+    assert torch.equal(reverse_within_length(flipped, lengths_t), x)

@@ -70,3 +70,41 @@ def test_trec_with_max_pooling_runs(tmp_path):
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["dataset"] == "trec" and metrics["test/acc"] > 1 / 6
     assert json.loads((tmp_path / "r" / "labels.json").read_text()) == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+
+
+def test_pretrained_text_vectors_frozen_then_unfrozen(tiny_dataset, tmp_path):
+    from tests.conftest import NEGATIVE, POSITIVE
+
+    words = sorted({w for s in POSITIVE + NEGATIVE for w in s.split()})
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{w} {' '.join(str((i * 7 + j) % 5 - 2) for j in range(12))}\n" for i, w in enumerate(words[:-3])))
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+         "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "embeddings=text_file",
+         f"embeddings.path={vectors}", "embeddings.freeze=true", "embeddings.unfreeze_at_epoch=1",
+         f"hydra.run.dir={run_dir}", *FAST],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    n = len(words)
+    assert metrics["embedding_coverage"].startswith(f"pretrained vectors cover {n - 3} of {n} vocabulary words")
+    assert "epoch 1: embeddings unfrozen" in result.stderr + result.stdout
+    import torch
+
+    state = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
+    assert state["hyper_parameters"]["model_config"]["embedding_dim"] == 12  # taken from the vectors
+
+
+def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "data=custom",
+         f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv", "data.text_field=sentence",
+         f"paths.log_dir={tmp_path}", "trainer.max_epochs=1", "model.embedding_dim=8", "callbacks.progress_bar.refresh_rate=0"],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (results,) = tmp_path.glob("multiruns/custom/*/optimization_results.yaml")
+    assert "best_params:" in results.read_text() and "model.pooling" in results.read_text()
+    assert len(list(tmp_path.glob("multiruns/custom/*/*/metrics.json"))) == 2

@@ -10,10 +10,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from bilstm_clf import config_checks as check
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
-from bilstm_clf.data.readers import Example, ReadReport, label_order, read_examples
-from bilstm_clf.data.tokenizer import TextEncoder
+from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
+from bilstm_clf.data.tokenizer import STYLES, TextEncoder
 from bilstm_clf.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        if batch_size < 1:
-            raise ConfigError("data.batch_size", batch_size, "must be a positive integer")
-        if not 0.0 < val_fraction < 1.0:
-            raise ConfigError("data.val_fraction", val_fraction, "must be between 0 and 1 (exclusive)")
-        if dataset is not None and dataset not in DATASETS:
-            raise ConfigError("data.dataset", dataset, f"expected one of {', '.join(DATASETS)} or null")
+        _check_options(locals())  # the constructor's arguments, by name
         self.name = name
         self.data_dir = Path(data_dir)
         self.dataset = dataset
@@ -86,7 +82,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.label_names: list[str] = []
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, EncodedDataset] = {}
-        self.reports: list[ReadReport] = []
+        self.reports: dict[str, ReadReport] = {}  # per split file; skips and cuts are reported at the end
 
     # --- paths --------------------------------------------------------------------------
     def path(self, split: str) -> Path | None:
@@ -105,6 +101,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return  # already set up (train.py sets up early to size the model)
+        self._check_paths()
         train = self._read("train")
         val = self._read("val") if self.files["val"] else None
         if val is None:
@@ -116,20 +113,15 @@ class TextClassificationDataModule(pl.LightningDataModule):
         if len(self.label_names) < 2:
             raise DataError(self.path("train"), f"the training split has a single class ({self.label_names[0]!r}); need at least 2")
         label_ids = {label: i for i, label in enumerate(self.label_names)}
-        for split, rows in self.examples.items():
-            for ex in rows:
-                if ex.label not in label_ids:
-                    raise DataError(
-                        self.path(split) or self.path("train"),
-                        f"label {ex.label!r} does not occur in the training split (labels: {', '.join(self.label_names)})",
-                        line=ex.line,
-                    )
+        for split in ("val", "test"):
+            if split in self.examples:
+                self.examples[split] = self._known_labels(split, self.examples[split], label_ids)
 
         self.encoder = TextEncoder.build((ex.text for ex in train), **self.tokenizer_options)
         for split, rows in self.examples.items():
             ids = self.encoder.encode_batch([ex.text for ex in rows])
             self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
-        for report in self.reports:
+        for report in self.reports.values():
             log.info("read %s", report.summary())
         log.info(
             "%s: %s; vocabulary %d words; %d classes",
@@ -139,11 +131,54 @@ class TextClassificationDataModule(pl.LightningDataModule):
             len(self.label_names),
         )
 
+    def _check_paths(self) -> None:
+        """Every configured file exists, before any is read: a typo in dev_file answers at once."""
+        if not self.data_dir.is_dir():
+            problem = "is not a directory" if self.data_dir.exists() else "directory not found"
+            raise ConfigError("data.data_dir", str(self.data_dir), problem)
+        for split, filename in self.files.items():
+            if filename is not None and not self.path(split).exists():
+                found = sorted(p.name for p in self.data_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+                listing = ", ".join(found[:12]) + (", ..." if len(found) > 12 else "") if found else "none"
+                raise ConfigError(f"data.{split}_file", filename, f"no such file in {self.data_dir} (files there: {listing})")
+
     def _read(self, split: str) -> list[Example]:
         path = self.path(split)
         report = ReadReport(str(path))
-        self.reports.append(report)
+        self.reports[split] = report
         return read_examples(path, report=report, **self.read_options)
+
+    def _known_labels(self, split: str, rows: list[Example], label_ids: dict[str, int]) -> list[Example]:
+        """A label the training split lacks cannot be learnt or scored: an error, or a counted skip."""
+        # carved validation rows come from the train file, so their lines are train-file lines
+        source = split if split in self.reports else "train"
+        kept = []
+        for ex in rows:
+            if ex.label in label_ids:
+                kept.append(ex)
+                continue
+            problem = f"label {ex.label!r} does not occur in the training split (labels: {', '.join(self.label_names)})"
+            if self.read_options["on_bad_row"] == "error":
+                raise DataError(self.path(source), problem + SKIP_HINT, line=ex.line)
+            self.reports[source].skip(ex.line, problem)
+        if rows and not kept:
+            raise DataError(self.path(source), "no usable rows: none of its labels occurs in the training split")
+        self.reports[source].kept -= len(rows) - len(kept)
+        return kept
+
+    # --- what the end-of-run summary reports --------------------------------------------------
+    def skipped_rows(self) -> dict[str, int]:
+        return {split: len(report.skipped) for split, report in self.reports.items()}
+
+    def data_report(self) -> list[str]:
+        """One line per file read: rows kept, skipped (with the first reasons) and cut."""
+        lines = [report.summary() for report in self.reports.values()]
+        max_length = self.tokenizer_options["max_length"]
+        if max_length and self.datasets:
+            at_limit = sum(int((d.lengths >= max_length).sum()) for d in self.datasets.values())
+            if at_limit:
+                lines.append(f"texts at max_length={max_length} tokens (longer ones are cut there): {at_limit}")
+        return lines
 
     def _carve_validation(self, train: list[Example]) -> tuple[list[Example], list[Example]]:
         """No dev split (TREC): hold out ``val_fraction`` of train, the same rows for a given split_seed."""
@@ -165,6 +200,11 @@ class TextClassificationDataModule(pl.LightningDataModule):
     @property
     def pad_id(self) -> int:
         return 0
+
+    def token_counts(self) -> np.ndarray:
+        """How often each vocabulary id occurs in the training split."""
+        ids = self.datasets["train"].ids
+        return np.bincount(np.concatenate(ids), minlength=self.vocab_size) if ids else np.zeros(self.vocab_size, np.int64)
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.datasets["train"].labels, minlength=self.num_classes)
@@ -218,3 +258,32 @@ class TextClassificationDataModule(pl.LightningDataModule):
         if "test" not in self.datasets:
             raise DataError(self.data_dir, "no test split configured (data.test_file is null)")
         return self._loader("test", train=False)
+
+
+def _check_options(options: dict) -> None:
+    """Every constructor value, checked before any file is touched: errors name data.<key>."""
+    key = "data.{}".format
+    if not isinstance(options["data_dir"], (str, Path)) or not str(options["data_dir"]).strip():
+        raise ConfigError(key("data_dir"), options["data_dir"], "must be the path of the directory holding the data files")
+    check.choice(key("dataset"), options["dataset"], list(DATASETS), optional=True)
+    check.filename(key("train_file"), options["train_file"])
+    check.filename(key("val_file"), options["val_file"], optional=True)
+    check.filename(key("test_file"), options["test_file"], optional=True)
+    check.choice(key("format"), options["format"], FORMATS, optional=True)
+    check.column(key("text_field"), options["text_field"])
+    check.column(key("label_field"), options["label_field"])
+    check.boolean(key("has_header"), options["has_header"])
+    check.text_encoding(key("encoding"), options["encoding"])
+    check.choice(key("on_bad_row"), options["on_bad_row"], BAD_ROW_POLICIES)
+    check.positive_int(key("max_chars"), options["max_chars"], optional=True)
+    check.fraction(key("val_fraction"), options["val_fraction"])
+    check.integer(key("split_seed"), options["split_seed"])
+    check.boolean(key("lowercase"), options["lowercase"])
+    check.choice(key("tokenizer_style"), options["tokenizer_style"], STYLES)
+    check.positive_int(key("min_freq"), options["min_freq"])
+    check.positive_int(key("max_vocab_size"), options["max_vocab_size"], optional=True)
+    check.positive_int(key("max_length"), options["max_length"], optional=True)
+    for name in ("batch_size", "eval_batch_size", "pool_batches"):
+        check.positive_int(key(name), options[name])
+    check.non_negative_int(key("num_workers"), options["num_workers"])
+    check.integer("seed", options["seed"])

@@ -1,11 +1,19 @@
 """Readers for labelled text in TSV, CSV and JSONL.
 
-Every reader returns ``Example`` rows and raises ``DataError`` (file:line: problem) on bad input.
+Every reader returns ``Example`` rows and raises ``DataError`` (file:line: problem) on bad input;
+no other exception escapes for any file content (tests/test_reader_fuzz.py holds them to that).
 No torch here: the inference CLI reuses these readers for its file input.
+
+Policy (docs/robustness.md has the full table):
+- a bad row (missing or extra fields, missing label, empty text, malformed quoting or JSON) is an
+  error naming file:line, or with ``on_bad_row="skip"`` is dropped and counted in a ``ReadReport``;
+- a bad file (missing, a directory, unreadable, undecodable, empty, wrong columns) is always an error;
+- texts longer than ``max_chars`` characters are cut to that length and counted.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -16,28 +24,42 @@ from bilstm_clf.errors import DataError
 
 FORMATS = ("tsv", "csv", "jsonl")
 BAD_ROW_POLICIES = ("error", "skip")
+SKIP_HINT = " (set data.on_bad_row=skip to skip such rows)"
+
+# csv's default field limit (131,072 characters) would turn one long text into an error; long
+# texts are cut by ``max_chars`` instead. 2**31 - 1 fits a C long on every platform.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 @dataclass(frozen=True)
 class Example:
     text: str
     label: str | None
-    line: int  # 1-based physical line where the row ends, for error messages
+    line: int  # 1-based physical line where the row starts, for error messages
 
 
 @dataclass
 class ReadReport:
-    """What a read kept and skipped; skips are reported to the user at the end of a run."""
+    """What a read kept, skipped and cut; reported to the user at the end of a run."""
 
     path: str
     kept: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    truncated: int = 0  # texts cut to max_chars
+    max_chars: int | None = None
+
+    def skip(self, line: int, problem: str) -> None:
+        self.skipped.append((line, problem))
 
     def summary(self) -> str:
-        if not self.skipped:
-            return f"{self.path}: {self.kept} rows"
-        first = ", ".join(f"line {line}: {why}" for line, why in self.skipped[:3])
-        return f"{self.path}: {self.kept} rows, {len(self.skipped)} skipped ({first}{', ...' if len(self.skipped) > 3 else ''})"
+        parts = [f"{self.kept} rows"]
+        if self.skipped:
+            first = ", ".join(f"line {line}: {why}" for line, why in self.skipped[:3])
+            more = ", ..." if len(self.skipped) > 3 else ""
+            parts.append(f"{len(self.skipped)} skipped ({first}{more})")
+        if self.truncated:
+            parts.append(f"{self.truncated} cut to {self.max_chars} characters")
+        return f"{self.path}: " + ", ".join(parts)
 
 
 def infer_format(path: str | Path) -> str:
@@ -51,27 +73,45 @@ def infer_format(path: str | Path) -> str:
     raise DataError(path, f"cannot tell the format from the suffix {suffix!r}; set data.format to one of {', '.join(FORMATS)}")
 
 
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+
+
 def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
     """Whole file as text; a UTF-8 BOM is dropped, a decode error names its line and byte offset."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
-    if path.is_dir():
-        raise DataError(path, "is a directory, expected a file")
-    raw = path.read_bytes()
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        return raw.decode(codec)
+        if path.is_dir():
+            raise DataError(path, "is a directory, expected a file")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except PermissionError:
+        raise DataError(path, "permission denied") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path
+        raise DataError(path, f"cannot read the file ({getattr(err, 'strerror', None) or err})") from None
+    skip, codec = 0, encoding
+    if _is_utf8(encoding):
+        codec = "utf-8"
+        if raw.startswith(codecs.BOM_UTF8):
+            skip = len(codecs.BOM_UTF8)
+    try:
+        text = raw[skip:].decode(codec)
     except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise DataError(
-            path,
-            f"cannot decode byte 0x{raw[err.start]:02x} at byte offset {err.start} as {encoding}; "
-            "set data.encoding (for example latin-1) if the file uses another encoding",
-            line=line,
-        ) from None
+        offset = skip + err.start
+        line = raw[:offset].decode(codec, errors="replace").count("\n") + 1
+        byte = f"byte 0x{raw[offset]:02x}" if offset < len(raw) else "the end of the file"
+        hint = "set data.encoding (for example latin-1) if the file uses another encoding"
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            hint = "the file starts with a UTF-16 byte-order mark: set data.encoding=utf-16"
+        raise DataError(path, f"cannot decode {byte} at byte offset {offset} as {encoding}; {hint}", line=line) from None
     except LookupError:
-        raise DataError(path, f"unknown encoding {encoding!r}") from None
+        raise DataError(path, f"unknown text encoding {encoding!r}") from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # only escape codecs can produce lone surrogates
+        raise DataError(path, f"decodes to an unpaired surrogate {text[err.start]!r}", line=text.count("\n", 0, err.start) + 1) from None
+    return text
 
 
 def read_examples(
@@ -96,57 +136,98 @@ def read_examples(
         raise DataError(path, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if on_bad_row not in BAD_ROW_POLICIES:
         raise DataError(path, f"on_bad_row={on_bad_row!r}; expected one of {', '.join(BAD_ROW_POLICIES)}")
+    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1):
+        raise DataError(path, f"max_chars={max_chars!r}; expected a positive integer or null")
     report = report if report is not None else ReadReport(str(path))
+    report.max_chars = max_chars
     text = read_text_file(path, encoding)
-    rows = _jsonl_rows(path, text, text_field, label_field) if fmt == "jsonl" else _delimited_rows(
-        path, text, "\t" if fmt == "tsv" else ",", text_field, label_field, has_header
-    )
+    if not text.strip():
+        raise DataError(path, "empty file")
+    if fmt == "jsonl":
+        rows = _jsonl_rows(path, text, text_field, label_field)
+    else:
+        rows = _delimited_rows(path, text, fmt, text_field, label_field, has_header)
     examples: list[Example] = []
     for line, sentence, label, problem in rows:
-        if problem is None and not sentence.strip():
-            problem = "empty text"
+        if problem is None:
+            problem = _row_problem(sentence, label)
         if problem is not None:
             if on_bad_row == "error":
-                raise DataError(path, problem + " (set data.on_bad_row=skip to skip such rows)", line=line)
-            report.skipped.append((line, problem))
+                raise DataError(path, problem + SKIP_HINT, line=line)
+            report.skip(line, problem)
             continue
         if max_chars is not None and len(sentence) > max_chars:
             sentence = sentence[:max_chars]
+            report.truncated += 1
         examples.append(Example(sentence, label, line))
     report.kept = len(examples)
     if not examples:
-        raise DataError(path, "no usable rows" + (f" ({len(report.skipped)} skipped)" if report.skipped else " (empty file)"))
+        if report.skipped:
+            line, why = report.skipped[0]
+            raise DataError(path, f"no usable rows: all {len(report.skipped)} rows were skipped (first at line {line}: {why})")
+        raise DataError(path, "no data rows" + (" after the header" if has_header and fmt != "jsonl" else ""))
     return examples
+
+
+def _row_problem(sentence: str, label: str | None) -> str | None:
+    if not sentence.strip():
+        return "empty text"
+    if "\x00" in sentence or (label is not None and "\x00" in label):
+        return "contains a NUL character (a binary file, or UTF-16 text: set data.encoding=utf-16)"
+    return None
 
 
 Row = tuple[int, str, "str | None", "str | None"]  # line, text, label, problem
 
 
-def _delimited_rows(path, text: str, delimiter: str, text_field, label_field, has_header: bool):
-    # TSV follows the GLUE convention (no quoting: a '"' is an ordinary character); CSV is RFC 4180.
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-    try:
-        header = next(reader) if has_header else None
-    except StopIteration:
-        raise DataError(path, "empty file") from None
-    except csv.Error as err:
-        raise DataError(path, f"malformed {('TSV' if delimiter == chr(9) else 'CSV')}: {err}", line=reader.line_num) from None
-    text_col = _column_index(path, header, text_field, "text")
-    label_col = None if label_field is None else _column_index(path, header, label_field, "label")
+def _delimited_rows(path, text: str, fmt: str, text_field, label_field, has_header: bool):
+    # TSV follows the GLUE convention (no quoting: a '"' is an ordinary character); CSV is RFC 4180,
+    # strictly: a stray quote or an unclosed quoted field is a bad row, not a silently merged one.
+    # Lines end at '\n' only (a '\r\n' pair included): a lone '\r' in an unquoted field is a bad
+    # row, not a line break that would split the text from its label (csv.writer with
+    # lineterminator='\n', as pandas uses, leaves such fields unquoted).
+    name, tab = fmt.upper(), fmt == "tsv"
+    reader = csv.reader(
+        io.StringIO(text, newline="\n"),
+        delimiter="\t" if tab else ",",
+        quoting=csv.QUOTE_NONE if tab else csv.QUOTE_MINIMAL,
+        strict=True,
+    )
+    header: list[str] | None = None
+    if has_header:
+        while header is None:  # the first non-blank line
+            try:
+                row = next(reader)
+            except StopIteration:
+                raise DataError(path, "empty file") from None
+            except csv.Error as err:
+                raise DataError(path, f"malformed {name} header: {_csv_problem(err)}", line=reader.line_num) from None
+            if any(cell.strip() for cell in row):
+                header = [cell.strip() for cell in row]
+    text_col = _column_index(path, header, text_field, "text", reader.line_num)
+    label_col = None if label_field is None else _column_index(path, header, label_field, "label", reader.line_num)
     needed = max(text_col, label_col if label_col is not None else 0) + 1
+    width = len(header) if header is not None else None  # without a header: the first row's width
+    extra_hint = "a tab inside the text?" if tab else "an unquoted ',' in the text?"
     while True:
+        line = reader.line_num + 1  # csv returns [] for a blank line, so this is where the row starts
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as err:
-            raise DataError(path, f"malformed CSV: {err}", line=reader.line_num) from None
-        line = reader.line_num
+            yield line, "", None, f"malformed {name}: {_csv_problem(err)}"
+            continue
         if not fields or (len(fields) == 1 and not fields[0].strip() and needed > 1):
             continue  # blank line
+        if width is None:
+            width = len(fields)
         if len(fields) < needed:
             yield line, "", None, f"expected at least {needed} fields, found {len(fields)}"
+            continue
+        if len(fields) > width and any(cell.strip() for cell in fields[width:]):
+            where = "the header" if header is not None else "the first row"
+            yield line, "", None, f"expected {width} fields as in {where}, found {len(fields)} ({extra_hint})"
             continue
         label = None if label_col is None else fields[label_col].strip()
         if label_col is not None and not label:
@@ -155,21 +236,40 @@ def _delimited_rows(path, text: str, delimiter: str, text_field, label_field, ha
         yield line, fields[text_col], label, None
 
 
-def _column_index(path, header: list[str] | None, wanted: str | int, role: str) -> int:
+def _csv_problem(err: csv.Error) -> str:
+    message = str(err)
+    if "new-line character seen" in message:
+        return "a carriage return (\\r) inside an unquoted field; quote the field, or end lines with \\n"
+    if "end of data" in message:
+        return message + " (unclosed quote?)"
+    return message
+
+
+def _column_index(path, header: list[str] | None, wanted: str | int, role: str, header_line: int) -> int:
+    if isinstance(wanted, bool) or not isinstance(wanted, (str, int)):
+        raise DataError(path, f"{role} column {wanted!r}: expected a column name or a 0-based index")
     if isinstance(wanted, int):
+        if wanted < 0:
+            raise DataError(path, f"{role} column index {wanted}: expected a 0-based index >= 0")
         return wanted
     if header is None:
-        if str(wanted).isdigit():
+        if wanted.isdigit():
             return int(wanted)
         raise DataError(path, f"{role} column {wanted!r} named but the file has no header; use a 0-based column index")
-    names = [h.strip() for h in header]
-    if wanted not in names:
-        raise DataError(path, f"no {role} column {wanted!r}; columns found: {', '.join(repr(n) for n in names)}", line=1)
-    return names.index(wanted)
+    if wanted not in header:
+        found = ", ".join(repr(n) for n in header)
+        hint = " (NUL bytes: is the file UTF-16? set data.encoding=utf-16)" if "\x00" in found else ""
+        raise DataError(path, f"no {role} column {wanted!r}; columns found: {found}{hint}", line=header_line)
+    if header.count(wanted) > 1:
+        raise DataError(path, f"the {role} column {wanted!r} appears {header.count(wanted)} times in the header", line=header_line)
+    return header.index(wanted)
 
 
 def _jsonl_rows(path, text: str, text_field, label_field):
-    for line, raw in enumerate(text.splitlines(), start=1):
+    # split on '\n' only: str.splitlines would also split on U+2028 and friends, which JSON strings
+    # may hold unescaped, and would shift every line number after them.
+    for line, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.rstrip("\r")
         if not raw.strip():
             continue
         try:
@@ -177,11 +277,14 @@ def _jsonl_rows(path, text: str, text_field, label_field):
         except json.JSONDecodeError as err:
             yield line, "", None, f"invalid JSON: {err.msg} at column {err.colno}"
             continue
+        except (ValueError, RecursionError) as err:  # a >4300-digit integer; absurd nesting
+            yield line, "", None, f"invalid JSON: {type(err).__name__}: {str(err)[:80] or 'nested too deeply'}"
+            continue
         if not isinstance(obj, dict):
             yield line, "", None, f"expected a JSON object, found {type(obj).__name__}"
             continue
         if text_field not in obj:
-            yield line, "", None, f"no text key {text_field!r}; keys found: {', '.join(map(repr, obj))}"
+            yield line, "", None, f"no text key {text_field!r}; keys found: {', '.join(map(repr, obj)) or '(none)'}"
             continue
         sentence = obj[text_field]
         if not isinstance(sentence, str):
@@ -197,7 +300,18 @@ def _jsonl_rows(path, text: str, text_field, label_field):
                 yield line, "", None, f"label {value!r} is not a string or an integer"
                 continue
             label = str(int(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value).strip()
+        if not _encodable(sentence) or (label is not None and not _encodable(label)):
+            yield line, "", None, "an unpaired surrogate escape (such as \\ud800) in a string"
+            continue
         yield line, sentence, label, None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def label_order(labels) -> list[str]:

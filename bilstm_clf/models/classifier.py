@@ -1,4 +1,4 @@
-"""Embedding → dropout → (Bi)LSTM over packed sequences → pooling → dropout → linear head."""
+"""Embedding → dropout → (Bi)LSTM (packed, or exact on padded batches) → pooling → dropout → linear head."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from bilstm_clf.errors import ConfigError
-from bilstm_clf.models.encoder import LSTMEncoder
+from bilstm_clf.models.encoder import ENCODERS, build_encoder
 from bilstm_clf.models.pooling import (
     MERGE_MODES,
     POOLINGS,
@@ -31,8 +31,8 @@ def _check_probability(key: str, value) -> None:
 class BiLSTMClassifier(nn.Module):
     """Sentence classifier; ``forward(input_ids [B, T], lengths [B]) -> logits [B, C]``.
 
-    Padding never changes a sentence's logits: the LSTM runs on packed sequences and every
-    pooling looks at valid steps only.
+    Padding never changes a sentence's logits: both encoders (``packed``, ``padded``) keep
+    padding out of every state, and every pooling looks at valid steps only.
     """
 
     def __init__(
@@ -51,6 +51,7 @@ class BiLSTMClassifier(nn.Module):
         output_dropout: float = 0.5,
         forget_bias: float | None = 1.0,
         padding_idx: int = 0,
+        encoder: str = "padded",
     ):
         super().__init__()
         for key, value in (
@@ -70,12 +71,22 @@ class BiLSTMClassifier(nn.Module):
             _check_probability(key, value)
         if pooling not in POOLINGS:
             raise ConfigError("model.pooling", pooling, f"expected one of {', '.join(POOLINGS)}")
+        if encoder not in ENCODERS:
+            raise ConfigError("model.encoder", encoder, f"expected one of {', '.join(ENCODERS)}")
         if merge_mode not in MERGE_MODES:
             raise ConfigError("model.merge_mode", merge_mode, f"expected one of {', '.join(MERGE_MODES)}")
 
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
-        self.encoder = LSTMEncoder(embedding_dim, hidden_size, num_layers, bidirectional, lstm_dropout, forget_bias)
+        self.encoder = build_encoder(
+            encoder,
+            input_size=embedding_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=lstm_dropout,
+            forget_bias=forget_bias,
+        )
         if pooling == "last":
             self.pooling = LastStatePooling(self.encoder.num_directions, hidden_size, merge_mode)
         elif pooling == "mean":

