@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 import torch
@@ -163,3 +164,29 @@ def test_the_best_validation_score_survives_a_resume():
     fresh.on_train_start()
     fresh.val_best.update(torch.tensor(0.7))
     assert fresh.val_best.compute().item() == pytest.approx(0.7)
+
+
+def test_top_k_memory_survives_the_move_to_a_fresh_run_directory(tmp_path):
+    """A resume writes to <run>_1; Lightning's ModelCheckpoint forgets the scores it restores then."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from bilstm_clf.callbacks import TopKCheckpoint
+
+    old_dir = tmp_path / "run" / "checkpoints"
+    state = {
+        **ModelCheckpoint(dirpath=old_dir, monitor="val/acc", mode="max", save_top_k=2).state_dict(),
+        "best_model_score": torch.tensor(0.9),
+        "best_model_path": str(old_dir / "a.ckpt"),
+        "best_k_models": {str(old_dir / "a.ckpt"): torch.tensor(0.9), str(old_dir / "b.ckpt"): torch.tensor(0.8)},
+        "kth_best_model_path": str(old_dir / "b.ckpt"),
+        "kth_value": torch.tensor(0.8),
+    }
+    remembered = {}
+    for cls in (TopKCheckpoint, ModelCheckpoint):
+        new = cls(dirpath=tmp_path / "run_1" / "checkpoints", monitor="val/acc", mode="max", save_top_k=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Lightning warns that it forgets
+            new.load_state_dict(state)
+        remembered[cls] = (new.best_model_score, sorted(new.best_k_models), new.kth_value)
+    assert remembered[TopKCheckpoint] == (torch.tensor(0.9), [str(old_dir / "a.ckpt"), str(old_dir / "b.ckpt")], torch.tensor(0.8))
+    assert remembered[ModelCheckpoint][0] is None and remembered[ModelCheckpoint][1] == []
