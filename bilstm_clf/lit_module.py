@@ -55,6 +55,7 @@ class SentenceClassifierModule(pl.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_best = MaxMetric()
+        self._resumed_val_best: float | None = None
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids, lengths)
@@ -65,18 +66,22 @@ class SentenceClassifierModule(pl.LightningModule):
         metrics.update(logits.detach(), batch["labels"])
         batch_size = batch["labels"].size(0)
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        # sync_dist: under DDP the epoch loss is the mean over ranks (a no-op with one process)
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
         return loss, logits.detach()
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, self.train_metrics, "train")[0]
 
     def on_train_epoch_end(self):
-        self.log_dict(self.train_metrics.compute())
+        # torchmetrics already reduced these across ranks; sync_dist only silences Lightning's warning
+        self.log_dict(self.train_metrics.compute(), sync_dist=True)
         self.train_metrics.reset()
 
     def on_train_start(self):
         self.val_best.reset()  # forget the sanity check's numbers
+        if self._resumed_val_best is not None:  # but not the best of the run we resume
+            self.val_best.update(self._resumed_val_best)
 
     def validation_step(self, batch, batch_idx):
         # logits for callbacks (tb_reports.TensorBoardReports: confusion matrix, PR curves, errors)
@@ -85,16 +90,16 @@ class SentenceClassifierModule(pl.LightningModule):
     def on_validation_epoch_end(self):
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.log_dict(values, prog_bar=True)
+        self.log_dict(values, prog_bar=True, sync_dist=True)
         if not self.trainer.sanity_checking:
             self.val_best.update(values[self.hparams.monitor])
-            self.log(f"{self.hparams.monitor}_best", self.val_best.compute(), prog_bar=True)
+            self.log(f"{self.hparams.monitor}_best", self.val_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch, batch_idx):
         return {"logits": self._shared_step(batch, self.test_metrics, "test")[1]}
 
     def on_test_epoch_end(self):
-        self.log_dict(self.test_metrics.compute())
+        self.log_dict(self.test_metrics.compute(), sync_dist=True)
         self.test_metrics.reset()
 
     def configure_optimizers(self):
@@ -110,7 +115,10 @@ class SentenceClassifierModule(pl.LightningModule):
     # --- what a checkpoint carries besides weights: the vocabulary, as JSON text ---------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {"tokenizer_json": self.tokenizer_json, "label_names": self.label_names}
+        if self.val_best.update_called:
+            checkpoint[CHECKPOINT_KEY]["val_best"] = float(self.val_best.compute())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         extra = checkpoint.get(CHECKPOINT_KEY, {})
         self.tokenizer_json = extra.get("tokenizer_json", self.tokenizer_json)
+        self._resumed_val_best = extra.get("val_best")

@@ -55,6 +55,26 @@ def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
     return matrix, coverage
 
 
+def _refuse_local_ddp_sweep(trainer) -> None:
+    """Lightning starts DDP ranks by re-running this command line, which under -m re-runs the sweep."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if (
+        HydraConfig.initialized()
+        and HydraConfig.get().mode == RunMode.MULTIRUN
+        and trainer.world_size > 1
+        and environment is not None
+        and not environment.creates_processes_externally
+    ):
+        raise ConfigError(
+            "trainer.devices", trainer.world_size,
+            "a local multirun (-m) cannot start DDP processes (each rank would re-run the whole sweep); "
+            "train each configuration without -m, or sweep with hydra/launcher=slurm",
+        )
+
+
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     """Config values worth comparing runs on, flattened for TensorBoard's hparams table."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -91,8 +111,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate_checked(cfg.data, "data", seed=cfg.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the model needs the vocabulary size and class count
-    write_text_atomic(output_dir / "tokenizer.json", datamodule.encoder.to_json())
-    write_json_atomic(output_dir / "labels.json", list(datamodule.label_names))
 
     pretrained = pretrained_embeddings(cfg, datamodule, cfg.seed)
     model_config = OmegaConf.to_container(cfg.model, resolve=True)
@@ -134,6 +152,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: pl.Trainer = instantiate_checked(
         cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
+    _refuse_local_ddp_sweep(trainer)
+    if trainer.is_global_zero:  # DDP runs this function once per rank
+        write_text_atomic(output_dir / "tokenizer.json", datamodule.encoder.to_json())
+        write_json_atomic(output_dir / "labels.json", list(datamodule.label_names))
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 

@@ -58,7 +58,7 @@ def test_callbacks_logger_optimizer_scheduler_instantiate(tmp_path):
 
     cfg = compose_train([], tmp_path)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    assert {type(c).__name__ for c in callbacks} >= {"ModelCheckpoint", "EarlyStopping", "LearningRateMonitor", "TQDMProgressBar"}
+    assert {type(c).__name__ for c in callbacks} >= {"TopKCheckpoint", "EarlyStopping", "LearningRateMonitor", "TQDMProgressBar"}
     logger = instantiate(cfg.logger.tensorboard)
     assert Path(logger.log_dir) == tmp_path / "tensorboard"
     params = [torch.nn.Parameter(torch.zeros(1))]

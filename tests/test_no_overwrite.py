@@ -92,7 +92,9 @@ def _compose(run_dir, *overrides):
 
 
 def test_fresh_run_dir_callback_moves_a_run_off_a_finished_one(tmp_path, monkeypatch):
-    monkeypatch.delenv(RESUME_ENV, raising=False)
+    # set (empty) through monkeypatch, so the path FreshRunDir puts there is removed afterwards and
+    # does not leak into later tests' subprocesses
+    monkeypatch.setenv(RESUME_ENV, "")
     old = tmp_path / "run"
     (old / "checkpoints").mkdir(parents=True)
     (old / "metrics.json").write_text("{}")

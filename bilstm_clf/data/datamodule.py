@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from bilstm_clf import config_checks as check
-from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate
+from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
 from bilstm_clf.data.tokenizer import STYLES, TextEncoder
@@ -215,20 +216,37 @@ class TextClassificationDataModule(pl.LightningDataModule):
     # --- loaders ------------------------------------------------------------------------
     def _loader(self, split: str, train: bool) -> DataLoader:
         dataset = self.datasets[split]
+        # Under DDP every rank reads its own share of the batches (Lightning's distributed sampler is off).
+        trainer = self.trainer
         sampler = BucketBatchSampler(
             dataset.lengths,
             self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             pool_batches=self.pool_batches,
             seed=self.seed,
+            num_replicas=trainer.world_size if trainer is not None else None,
+            rank=trainer.global_rank if trainer is not None else None,
         )
-        return DataLoader(
-            dataset,
+        options = dict(
             batch_sampler=sampler,
             collate_fn=PadCollate(self.pad_id),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # its own generator: starting an epoch must not draw from the global RNG that dropout uses
+            generator=torch.Generator().manual_seed(self.seed),
         )
+        if not train:
+            return DataLoader(dataset, **options)
+        if trainer is not None:
+            # Lightning builds the first iterator before it sets the epoch, and a run resumed at an
+            # epoch boundary uses that iterator: start at the epoch the fit loop is about to run.
+            sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
+        return ResumableDataLoader(dataset, batches_done=self._train_batches_done, **options)
+
+    def _train_batches_done(self) -> int:
+        """Batches of the current epoch the fit loop has trained on (saved with mid-epoch checkpoints;
+        the sampler's own count includes batches that DataLoader workers prefetched)."""
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
