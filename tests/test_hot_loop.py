@@ -192,7 +192,8 @@ class _ProbeSteps(pl.Callback):
             self.steps += 1
 
 
-def test_lightning_training_steps_have_no_host_syncs(tiny_dataset):
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])  # bf16-mixed: what trainer=gpu runs
+def test_lightning_training_steps_have_no_host_syncs(tiny_dataset, precision):
     datamodule = TextClassificationDataModule(data_dir=str(tiny_dataset), batch_size=4, seed=0)
     datamodule.setup("fit")
     module = SentenceClassifierModule(
@@ -202,12 +203,15 @@ def test_lightning_training_steps_have_no_host_syncs(tiny_dataset):
     callback = _ProbeSteps(last_batch=6)
     trainer = pl.Trainer(
         accelerator="cpu", max_epochs=1, limit_train_batches=7, limit_val_batches=0, num_sanity_val_steps=0,
-        gradient_clip_val=5.0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        gradient_clip_val=5.0, precision=precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[callback], log_every_n_steps=50,
     )
+    before = [p.detach().clone() for p in module.parameters()]
     trainer.fit(module, datamodule=datamodule)
     assert callback.steps == 4
     assert callback.probe.found == []
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))  # it trained
 
 
 def test_batches_are_pinned_only_when_training_on_cuda(tiny_dataset):
