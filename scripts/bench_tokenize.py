@@ -6,8 +6,8 @@ training step they feed, in one run.
     python scripts/bench_tokenize.py --quick         # seconds (smoke test)
 
 Measures: building the vocabulary (TextEncoder.build on the corpus), encoding N sentences with
-TextEncoder.encode_batch (HF tokenizers, Rust, all cores) and, for comparison, with plain Python
-(str.split + dict lookups); building EncodedDataset; one epoch of the training DataLoader
+TextEncoder.encode_batch (HF tokenizers, Rust, all cores) and, for comparison, with tokenizers'
+encode_batch_fast and with plain Python (str.split + dict lookups); building EncodedDataset; one epoch of the training DataLoader
 (BucketBatchSampler + PadCollate) per batch; and the default model's training step on the same
 batches (E300 H256, batch 64, hand-written loop), so the last lines say what share of a step
 the data side costs.
@@ -77,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="training steps timed for the comparison")
     parser.add_argument("--embedding-dim", type=int, default=300)
     parser.add_argument("--hidden-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads for the training step (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the script works")
     args = parser.parse_args(argv)
     if args.quick:
         args.sentences, args.steps = min(args.sentences, 20_000), min(args.steps, 2)
         args.embedding_dim, args.hidden_size = 16, 16
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load_before = load_average()
     path = find_data(args.data)
     examples = read_examples(path, format="tsv", text_field="sentence", label_field="label")
@@ -92,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     encoder, build_s = timed(lambda: TextEncoder.build(corpus, style="whitespace", lowercase=True))
     ids, encode_s = timed(lambda: encoder.encode_batch(texts))
     tokens = sum(len(x) for x in ids)
+    fast = getattr(encoder.tokenizer, "encode_batch_fast", None)  # tokenizers >= 0.20: no offsets
+    fast_s = timed(lambda: fast(texts))[1] if fast else None
     vocab = encoder.tokenizer.get_vocab()
     python_ids, python_s = timed(lambda: python_encode(texts, vocab))
     assert python_ids[: len(corpus)] == ids[: len(corpus)], "the Python baseline must encode identically"
@@ -127,14 +132,15 @@ def main(argv: list[str] | None = None) -> int:
 
     n = len(texts)
     lines = [
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; corpus {path.name} "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs; corpus {path.name} "
         f"({len(corpus)} sentences) repeated to {n:,} sentences, {tokens:,} tokens; load average before {load_before}, after {load_after}",
         "",
         "| stage | time | throughput |",
         "|---|---:|---:|",
         f"| build vocabulary ({len(corpus):,} sentences, {encoder.vocab_size:,} words) | {build_s:.2f} s | {len(corpus) / build_s:,.0f} sentences/s |",
         f"| TextEncoder.encode_batch, {n:,} sentences | {encode_s:.2f} s | {n / encode_s:,.0f} sentences/s, {tokens / encode_s:,.0f} tokens/s |",
-        f"| plain Python split + dict, {n:,} sentences | {python_s:.2f} s | {n / python_s:,.0f} sentences/s |",
+        *([f"| tokenizers encode_batch_fast (no offsets, Encoding objects only), {n:,} sentences | {fast_s:.2f} s | {n / fast_s:,.0f} sentences/s |"] if fast_s else []),
+        f"| plain Python split + dict (whitespace style only), {n:,} sentences | {python_s:.2f} s | {n / python_s:,.0f} sentences/s |",
         f"| EncodedDataset, {n:,} sentences | {dataset_s:.2f} s | {n / dataset_s:,.0f} sentences/s |",
         f"| DataLoader epoch (BucketBatchSampler + PadCollate), batch {args.batch_size} | {loader_ms:.3f} ms/batch | {args.batch_size / loader_ms * 1000:,.0f} sentences/s |",
         f"| PadCollate alone, batch {args.batch_size} | {collate_ms:.3f} ms/batch | {args.batch_size / collate_ms * 1000:,.0f} sentences/s |",

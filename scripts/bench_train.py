@@ -4,6 +4,8 @@
     python scripts/bench_train.py                   # SST-2 train sentences, E300 H256, batch 64
     python scripts/bench_train.py --quick           # seconds: tiny model, a few batches (smoke test)
     python scripts/bench_train.py --threads 1 --json bench.json
+    python scripts/bench_train.py --threads 1 --profile raw     # where one variant's time goes
+    python scripts/bench_train.py --device cuda                 # GPU: batches pinned, lengths on the host
 
 Variants (one training step = forward, cross-entropy, backward, clip_grad_norm_ 5.0, Adam step):
 
@@ -16,6 +18,8 @@ Variants (one training step = forward, cross-entropy, backward, clip_grad_norm_ 
                      batches, all padded to the dataset's longest sentence;
 - ``naive-packed``:  naive batches, packed encoder (packing drops the padding, not the disorder);
 - ``enc-padded`` / ``enc-packed``: the encoder alone (forward + backward), same batches;
+- ``enc-inexact``:   plain bidirectional nn.LSTM on the padded batch, what exactness costs (its
+                     backward direction starts on padding: wrong for every shorter sentence);
 - ``raw-fused``:     the raw loop with the optimizer's single-kernel step (``optimizer.fused=true``);
 - ``raw-bf16``:      the raw loop under bf16 autocast, as ``trainer.precision=bf16-mixed`` runs it.
 
@@ -52,7 +56,7 @@ from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
 SST2_TRAIN = Path("sst2") / "train.tsv"
-VARIANTS = ("lightning", "raw", "raw-packed", "naive", "naive-packed", "enc-padded", "enc-packed", "raw-fused", "raw-bf16")
+VARIANTS = ("lightning", "raw", "raw-packed", "naive", "naive-packed", "enc-padded", "enc-packed", "enc-inexact", "raw-fused", "raw-bf16")
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -141,23 +145,51 @@ def compose_config(overrides: list[str]):
 # --- variants -------------------------------------------------------------------------------------
 class Clock:
     """Wall-clock and this process's CPU seconds. On a busy machine with one thread per process,
-    CPU seconds are the stable measure: they do not count time spent waiting for a core."""
+    CPU seconds are the stable measure: they do not count time spent waiting for a core.
+    On CUDA it waits for the device at both ends."""
 
-    def __init__(self):
+    def __init__(self, device: torch.device = torch.device("cpu")):
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            torch.cuda.synchronize()
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 
     def stop(self) -> tuple[float, float]:
+        if self.cuda:
+            torch.cuda.synchronize()
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """As the datamodule moves a batch: everything but ``lengths``, which stays on the host."""
+    from bilstm_clf.data.datamodule import TextClassificationDataModule
+
+    return TextClassificationDataModule.transfer_batch_to_device(None, batch, device, 0)
+
+
+class InexactPaddedEncoder(torch.nn.Module):
+    """nn.LSTM straight on the padded batch: the speed of padding, not its results."""
+
+    def __init__(self, lstm: torch.nn.LSTM):
+        super().__init__()
+        self.lstm = lstm
+        self.num_directions = 2 if lstm.bidirectional else 1
+        self.hidden_size = lstm.hidden_size
+
+    def forward(self, embedded, lengths, need_outputs=True):
+        outputs, (h_n, _) = self.lstm(embedded)
+        return outputs, h_n[-self.num_directions :].transpose(0, 1)
+
+
 class Bench:
-    def __init__(self, cfg, work: Workload, seed: int):
+    def __init__(self, cfg, work: Workload, seed: int, device: torch.device = torch.device("cpu")):
         from hydra.utils import instantiate
         from omegaconf import OmegaConf
 
         self.cfg = cfg
         self.work = work
         self.seed = seed
+        self.device = device
         self.model_config = OmegaConf.to_container(cfg.model, resolve=True)
         self.model_config.update(vocab_size=work.vocab_size, num_classes=work.num_classes, padding_idx=0)
         self.optimizer_factory = instantiate(cfg.optimizer)
@@ -166,16 +198,18 @@ class Bench:
 
     def model(self, encoder: str | None = None) -> BiLSTMClassifier:
         torch.manual_seed(self.seed)  # the same initial weights for every variant
-        return BiLSTMClassifier(**(self.model_config | {"encoder": encoder or self.default_encoder})).train()
+        model = BiLSTMClassifier(**(self.model_config | {"encoder": encoder or self.default_encoder}))
+        return model.to(self.device).train()
 
     def raw(self, batches, encoder: str | None = None, fused: bool = False, autocast: bool = False) -> tuple[float, float]:
         """A hand-written training loop."""
         model = self.model(encoder)
         optimizer = self.optimizer_factory(params=model.parameters(), **({"fused": True} if fused else {}))
         criterion = torch.nn.CrossEntropyLoss()
-        clock = Clock()
+        clock = Clock(self.device)
         for batch in loader(batches):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            batch = to_device(batch, self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
                 loss = criterion(model(batch["input_ids"], batch["lengths"]), batch["labels"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -189,11 +223,14 @@ class Bench:
         import pytorch_lightning as pl
         from hydra.utils import instantiate
 
+        from bilstm_clf.data.datamodule import TextClassificationDataModule
         from bilstm_clf.lit_module import SentenceClassifierModule
+
+        device = self.device
 
         class EpochTimer(pl.Callback):
             def on_train_epoch_start(self, trainer, pl_module):
-                self.clock = Clock()
+                self.clock = Clock(device)
 
             def on_train_epoch_end(self, trainer, pl_module):
                 self.seconds = self.clock.stop()
@@ -206,9 +243,19 @@ class Bench:
             scheduler=None,
             monitor=self.cfg.monitor,
         )
+        class Batches(pl.LightningDataModule):
+            """The prepared batches, moved to the device as the project's datamodule moves them."""
+
+            transfer_batch_to_device = TextClassificationDataModule.transfer_batch_to_device
+
+            def train_dataloader(self):
+                return loader(batches)
+
         timer = EpochTimer()
         trainer = instantiate(
             self.cfg.trainer,
+            accelerator="gpu" if device.type == "cuda" else "cpu",
+            devices=1,
             default_root_dir=None,
             max_epochs=1,
             min_epochs=1,
@@ -220,17 +267,19 @@ class Bench:
             limit_val_batches=0,
             num_sanity_val_steps=0,
         )
-        trainer.fit(module, train_dataloaders=loader(batches))
+        trainer.fit(module, datamodule=Batches())
         return timer.seconds
 
     def encoder_only(self, batches, encoder: str) -> tuple[float, float]:
         """The recurrent encoder alone, forward and backward, on the embedded batches."""
-        model = self.model(encoder)
+        model = self.model("packed" if encoder == "inexact" else encoder)
+        if encoder == "inexact":
+            model.encoder = InexactPaddedEncoder(model.encoder.lstm)
         with torch.no_grad():
-            inputs = [(model.embedding(b["input_ids"]), b["lengths"]) for b in batches]
+            inputs = [(model.embedding(b["input_ids"].to(self.device)), b["lengths"]) for b in batches]
         torch.manual_seed(self.seed)
-        weight = torch.randn(model.encoder.num_directions, model.encoder.hidden_size)
-        clock = Clock()
+        weight = torch.randn(model.encoder.num_directions, model.encoder.hidden_size).to(self.device)
+        clock = Clock(self.device)
         for embedded, lengths in inputs:
             embedded.requires_grad_(True)
             _, final = model.encoder(embedded, lengths, need_outputs=model.pooling.needs_outputs)
@@ -248,19 +297,20 @@ class Bench:
             "naive-packed": lambda: self.raw(w.naive, "packed"),
             "enc-padded": lambda: self.encoder_only(w.bucketed, "padded"),
             "enc-packed": lambda: self.encoder_only(w.bucketed, "packed"),
+            "enc-inexact": lambda: self.encoder_only(w.bucketed, "inexact"),
             "raw-fused": lambda: self.raw(w.bucketed, fused=True),
             "raw-bf16": lambda: self.raw(w.bucketed, autocast=True),
         }[variant]()
 
 
-def matmul_gflops(size: int, repeats: int = 3) -> tuple[float, float]:
+def matmul_gflops(size: int, device: torch.device, repeats: int = 3) -> tuple[float, float]:
     """This machine's fp32 matmul rate now, per wall second and per CPU second: best of a few
     large torch.matmul calls."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     torch.matmul(a, b)
     best_wall = best_cpu = float("inf")
     for _ in range(repeats):
-        clock = Clock()
+        clock = Clock(device)
         torch.matmul(a, b)
         wall, cpu = clock.stop()
         best_wall, best_cpu = min(best_wall, wall), min(best_cpu, max(cpu, 1e-9))
@@ -295,6 +345,10 @@ def load_average() -> str:
         return "n/a"
 
 
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -313,6 +367,7 @@ ROWS = {
     "naive-packed": "hand-written loop, naive (unsorted), packed nn.LSTM",
     "enc-padded": "(d) encoder only, bucketed, exact-padded BiLSTM",
     "enc-packed": "(d) encoder only, bucketed, packed nn.LSTM",
+    "enc-inexact": "encoder only, bucketed, plain nn.LSTM on padding (inexact, for reference)",
     "raw-fused": "hand-written loop, bucketed, {enc}, fused optimizer step (optimizer.fused=true)",
     "raw-bf16": "hand-written loop, bucketed, {enc}, bf16 autocast (trainer.precision=bf16-mixed)",
 }
@@ -324,6 +379,7 @@ RATIOS = [
     ("raw", "naive", "bucketed / naive batching, same loop and model", 2.0),
     ("raw", "raw-packed", "exact-padded / packed nn.LSTM, whole training step", 1.3),
     ("enc-padded", "enc-packed", "exact-padded / packed nn.LSTM, encoder forward+backward", 1.3),
+    ("enc-padded", "enc-inexact", "exact-padded / inexact padded nn.LSTM, encoder (the price of exactness)", None),
     ("raw-fused", "raw", "fused optimizer step / default (opt-in)", None),
     ("raw-bf16", "raw", "bf16 autocast / fp32 (opt-in; MFU column is against the fp32 peak)", None),
 ]
@@ -338,18 +394,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedding-dim", type=int, default=300)
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (batches pinned, lengths kept on the host)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override for the model/trainer config")
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--profile", metavar="VARIANT", help="instead: torch.profiler table of one pass of VARIANT (after a warm-up pass)")
     parser.add_argument("--quick", action="store_true", help="tiny model and workload: checks the script works, in seconds")
     args = parser.parse_args(argv)
     if args.quick:
         args.batches, args.rounds, args.batch_size = 2, 1, 8
         args.embedding_dim, args.hidden_size, args.matmul_size = 16, 16, 256
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = set(variants) - set(VARIANTS)
+    unknown = (set(variants) | ({args.profile} if args.profile else set())) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
     if args.threads:
@@ -368,15 +426,28 @@ def main(argv: list[str] | None = None) -> int:
     if len(work.bucketed) < args.batches:
         print(f"note: the data gives only {len(work.bucketed)} full batches", file=sys.stderr)
     cfg = compose_config([f"model.embedding_dim={args.embedding_dim}", f"model.hidden_size={args.hidden_size}", *args.override])
-    bench = Bench(cfg, work, args.seed)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        work.bucketed = [{k: v.pin_memory() for k, v in b.items()} for b in work.bucketed]
+        work.naive = [{k: v.pin_memory() for k, v in b.items()} for b in work.naive]
+    bench = Bench(cfg, work, args.seed, device)
     enc = bench.default_encoder
+
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        bench.run(args.profile)
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])) as prof:
+            bench.run(args.profile)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+        return 0
 
     walls: dict[str, list[float]] = {v: [] for v in variants}
     cpus: dict[str, list[float]] = {v: [] for v in variants}
     peaks: list[tuple[float, float]] = []
     for round_index in range(args.rounds + 1):  # round 0 warms up caches and oneDNN primitives
         order = variants[round_index % len(variants) :] + variants[: round_index % len(variants)]
-        peak = matmul_gflops(args.matmul_size)
+        peak = matmul_gflops(args.matmul_size, device)
         for variant in order:
             wall, cpu = bench.run(variant)
             if round_index > 0:
@@ -408,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     lines = [
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {cpu_name()} ({os.cpu_count()} CPUs); "
+        f"torch {torch.__version__}, {device_name(device)}, {torch.get_num_threads()} thread(s), {cpu_name()} ({os.cpu_count()} CPUs); "
         f"data {data_path.name} ({work.dataset_sentences} sentences, mean length {work.mean_length:.1f}, max {work.max_length}); "
         f"E{args.embedding_dim} H{args.hidden_size}, batch {args.batch_size}, {args.batches} batches x {args.rounds} rounds "
         f"({work.sentences} sentences, {work.tokens} real tokens; padded tokens: bucketed {work.bucketed_padded_tokens}, "
