@@ -24,7 +24,7 @@ Variants (one training step = forward, cross-entropy, backward, clip_grad_norm_ 
 - ``raw-bf16``:      the raw loop under bf16 autocast, as ``trainer.precision=bf16-mixed`` runs it.
 
 Variants run round-robin (a warm-up round first, not counted), so background load hits all
-equally; each figure is the median over rounds. Throughput counts real tokens, never padding.
+equally; each figure is the median over rounds, each ratio the median of per-round ratios. Throughput counts real tokens, never padding.
 GFLOP/s counts the useful work (LSTM gate matmuls, head, embedding gradient; training ≈ 3x the
 forward pass) and MFU divides it by this machine's fp32 matmul rate, measured in every round.
 """
@@ -500,8 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {}
     for num, den, what, target in RATIOS:
         if num in results and den in results:
-            wall = results[num]["sentences_per_s"] / results[den]["sentences_per_s"]
-            cpu = results[num]["sentences_per_cpu_s"] / results[den]["sentences_per_cpu_s"]
+            # Paired by round (neighbours in time share the background load), then the median.
+            wall = statistics.median(d / n for n, d in zip(walls[num], walls[den]))
+            cpu = statistics.median(d / n for n, d in zip(cpus[num], cpus[den]))
             ratios[f"{num}/{den}"] = {"wall": wall, "cpu": cpu}
 
             def verdict(value: float) -> str:
