@@ -96,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     ids, encode_s = timed(lambda: encoder.encode_batch(texts))
     tokens = sum(len(x) for x in ids)
     fast = getattr(encoder.tokenizer, "encode_batch_fast", None)  # tokenizers >= 0.20: no offsets
-    fast_s = timed(lambda: fast(texts))[1] if fast else None
+    fast_s = None
+    if fast:
+        fast_encodings, fast_s = timed(lambda: fast(texts))
+        assert [e.ids or [1] for e in fast_encodings[: len(corpus)]] == ids[: len(corpus)], "encode_batch_fast must give the same ids"
+        del fast_encodings
     vocab = encoder.tokenizer.get_vocab()
     python_ids, python_s = timed(lambda: python_encode(texts, vocab))
     assert python_ids[: len(corpus)] == ids[: len(corpus)], "the Python baseline must encode identically"

@@ -18,11 +18,13 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import bilstm_clf
 from bilstm_clf.data.datamodule import TextClassificationDataModule
 from bilstm_clf.lit_module import SentenceClassifierModule
 from bilstm_clf.models import BiLSTMClassifier
 
 aten = torch.ops.aten
+PACKAGE_DIR = os.path.dirname(os.path.abspath(bilstm_clf.__file__))
 HOST_READS = {"item", "tolist", "numpy", "cpu", "__bool__", "__int__", "__float__", "__index__"}
 DATA_DEPENDENT_OPS = {
     aten._local_scalar_dense.default,
@@ -61,7 +63,7 @@ def _caller() -> traceback.FrameSummary | None:
 
 
 def _ours(frame: traceback.FrameSummary) -> bool:
-    return f"{os.sep}bilstm_clf{os.sep}" in frame.filename
+    return os.path.abspath(frame.filename).startswith(PACKAGE_DIR + os.sep)
 
 
 class _FunctionProbe(TorchFunctionMode):
@@ -128,7 +130,7 @@ def test_probe_catches_host_syncs(snippet):
 
 def test_probe_catches_blocking_copies_in_our_code_only():
     x = torch.tensor([1.0, 2.0])
-    in_our_package = os.path.join("src", "bilstm_clf", "models", "code.py")
+    in_our_package = os.path.join(PACKAGE_DIR, "models", "not_a_real_file.py")
     blocking = compile("x.to(torch.device('cpu'))", in_our_package, "exec")
     asynchronous = compile("x.to(torch.device('cpu'), non_blocking=True)", in_our_package, "exec")
     with HostSyncProbe() as probe:
