@@ -216,12 +216,19 @@ def test_lightning_training_steps_have_no_host_syncs(tiny_dataset, precision):
     assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))  # it trained
 
 
+def _trainer_on(device: str) -> SimpleNamespace:
+    """What the datamodule's loaders read from a trainer (one process, first epoch)."""
+    progress = SimpleNamespace(current=SimpleNamespace(processed=0))
+    fit_loop = SimpleNamespace(epoch_progress=progress, epoch_loop=SimpleNamespace(batch_progress=progress))
+    return SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)), world_size=1, global_rank=0, fit_loop=fit_loop)
+
+
 def test_batches_are_pinned_only_when_training_on_cuda(tiny_dataset):
     datamodule = TextClassificationDataModule(data_dir=str(tiny_dataset), batch_size=4)
     datamodule.setup("fit")
     assert datamodule.train_dataloader().pin_memory is False  # no trainer yet
-    datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    datamodule.trainer = _trainer_on("cpu")
     assert datamodule.train_dataloader().pin_memory is False
-    datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
+    datamodule.trainer = _trainer_on("cuda")  # the loaders are only built, not iterated: no GPU needed
     assert datamodule.train_dataloader().pin_memory is True
     assert datamodule.val_dataloader().pin_memory is True
