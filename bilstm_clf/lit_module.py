@@ -45,10 +45,12 @@ class SentenceClassifierModule(pl.LightningModule):
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
 
         num_classes = len(self.label_names)
+        # validate_args=False: torchmetrics' checks read values on the host (torch.unique), a device
+        # sync every step; label ids come from our own label map, so they are valid already.
         metrics = MetricCollection(
             {
-                "acc": MulticlassAccuracy(num_classes, average="micro"),
-                "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+                "acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False),
+                "f1_macro": MulticlassF1Score(num_classes, average="macro", validate_args=False),
             }
         )
         self.train_metrics = metrics.clone(prefix="train/")
@@ -66,8 +68,12 @@ class SentenceClassifierModule(pl.LightningModule):
         metrics.update(logits.detach(), batch["labels"])
         batch_size = batch["labels"].size(0)
         on_step = stage == "train"
-        # sync_dist: under DDP the epoch loss is the mean over ranks (a no-op with one process)
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
+        # sync_dist: under DDP the epoch loss is the mean over ranks (a no-op with one process).
+        # Not in the progress bar while training: Lightning turns progress-bar values into Python
+        # numbers (.item(), a device sync) on every step, whatever the bar's refresh rate.
+        self.log(
+            f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=not on_step, batch_size=batch_size, sync_dist=True
+        )
         return loss, logits.detach()
 
     def training_step(self, batch, batch_idx):

@@ -169,8 +169,11 @@ def test_exact_padded_encoder_equals_packed_lstm(lengths, extra_padding, bidirec
     with torch.no_grad():
         packed_out, packed_final = packed(x, lengths_t)
         padded_out, padded_final = padded(x, lengths_t)
+        no_outputs, final_only = padded(x, lengths_t, need_outputs=False)  # skips the last re-alignment
     torch.testing.assert_close(padded_out, packed_out, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(padded_final, packed_final, atol=1e-5, rtol=1e-5)
+    assert no_outputs is None
+    torch.testing.assert_close(final_only, packed_final, atol=1e-5, rtol=1e-5)
 
 
 def test_encoders_share_parameter_names_and_gradients_match():

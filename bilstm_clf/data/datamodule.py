@@ -234,6 +234,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             # its own generator: starting an epoch must not draw from the global RNG that dropout uses
             generator=torch.Generator().manual_seed(self.seed),
+            pin_memory=self.pin_memory,
         )
         if not train:
             return DataLoader(dataset, **options)
@@ -247,6 +248,12 @@ class TextClassificationDataModule(pl.LightningDataModule):
         """Batches of the current epoch the fit loop has trained on (saved with mid-epoch checkpoints;
         the sampler's own count includes batches that DataLoader workers prefetched)."""
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+    @property
+    def pin_memory(self) -> bool:
+        """Pinned batches when training on CUDA: only copies from pinned host memory are truly
+        asynchronous (the batch's non_blocking copies, and the encoder's copy of ``lengths``)."""
+        return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

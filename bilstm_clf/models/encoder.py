@@ -135,6 +135,7 @@ class PaddedLSTMEncoder(_EncoderBase):
         self.register_load_state_dict_pre_hook(_rename_from_lstm_names)
 
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor, need_outputs: bool = True):
+        # One small host-to-device copy per batch; asynchronous when the batch is pinned.
         lengths = lengths.to(embedded.device, non_blocking=True)
         batch_index = torch.arange(embedded.size(0), device=embedded.device)
         last_step = lengths - 1
@@ -144,15 +145,19 @@ class PaddedLSTMEncoder(_EncoderBase):
             if depth > 0:
                 x = self.inter_layer_dropout(x)
             forward_out, _ = layer[0](x)
-            outs = [forward_out]
             finals = [forward_out[batch_index, last_step]]
+            backward_rev = None
             if self.num_directions == 2:
                 backward_rev, _ = layer[1](reverse_within_length(x, lengths))
                 finals.append(backward_rev[batch_index, last_step])
-                outs.append(reverse_within_length(backward_rev, lengths))
+            if depth == self.num_layers - 1 and not need_outputs:
+                break  # pooling reads the final states only: skip re-aligning the last layer
             # Steps past a length hold garbage; later steps never feed earlier ones in either
             # direction, so it only needs masking where it is read out.
-            x = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
+            if backward_rev is None:
+                x = forward_out
+            else:
+                x = torch.cat([forward_out, reverse_within_length(backward_rev, lengths)], dim=-1)
         final = torch.stack(finals, dim=1)
         outputs = None
         if need_outputs:

@@ -10,8 +10,8 @@ MERGE_MODES = ("concat", "sum", "mean")  # as keras.layers.Bidirectional(merge_m
 
 
 def valid_mask(lengths: torch.Tensor, max_len: int, device: torch.device) -> torch.Tensor:
-    """[B, T] True at real tokens."""
-    return torch.arange(max_len, device=device)[None, :] < lengths.to(device)[:, None]
+    """[B, T] True at real tokens. ``lengths`` may live on the host (async copy when pinned)."""
+    return torch.arange(max_len, device=device)[None, :] < lengths.to(device, non_blocking=True)[:, None]
 
 
 class LastStatePooling(nn.Module):

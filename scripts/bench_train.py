@@ -1,0 +1,527 @@
+#!/usr/bin/env python
+"""Training throughput, side by side in one run, on the same sentences.
+
+    python scripts/bench_train.py                   # SST-2 train sentences, E300 H256, batch 64
+    python scripts/bench_train.py --quick           # seconds: tiny model, a few batches (smoke test)
+    python scripts/bench_train.py --threads 1 --json bench.json
+    python scripts/bench_train.py --threads 1 --profile raw     # where one variant's time goes
+    python scripts/bench_train.py --device cuda                 # GPU: batches pinned, lengths on the host
+
+Variants (one training step = forward, cross-entropy, backward, clip_grad_norm_ 5.0, Adam step):
+
+- ``lightning``:     the project's training step through pl.Trainer (configs/trainer/default.yaml and
+                     configs/model, configs/optimizer as composed by Hydra; logger, checkpointing,
+                     progress bar, model summary and validation off), bucketed batches;
+- ``raw``:           a hand-written PyTorch loop, same model, same batches;
+- ``raw-packed``:    the raw loop with ``model.encoder=packed`` (nn.LSTM over pack_padded_sequence);
+- ``naive``:         the raw loop, default model, naive batching: the same sentences in random
+                     batches, all padded to the dataset's longest sentence;
+- ``naive-packed``:  naive batches, packed encoder (packing drops the padding, not the disorder);
+- ``enc-padded`` / ``enc-packed``: the encoder alone (forward + backward), same batches;
+- ``enc-inexact``:   plain bidirectional nn.LSTM on the padded batch, what exactness costs (its
+                     backward direction starts on padding: wrong for every shorter sentence);
+- ``raw-fused``:     the raw loop with the optimizer's single-kernel step (``optimizer.fused=true``);
+- ``raw-bf16``:      the raw loop under bf16 autocast, as ``trainer.precision=bf16-mixed`` runs it.
+
+Variants run round-robin (a warm-up round first, not counted), so background load hits all
+equally; each figure is the median over rounds, each ratio the median of per-round ratios. Throughput counts real tokens, never padding.
+GFLOP/s counts the useful work (LSTM gate matmuls, head, embedding gradient; training ≈ 3x the
+forward pass) and MFU divides it by this machine's fp32 matmul rate, measured in every round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate  # noqa: E402
+from bilstm_clf.data.readers import read_examples  # noqa: E402
+from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
+from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
+
+SST2_TRAIN = Path("sst2") / "train.tsv"
+VARIANTS = ("lightning", "raw", "raw-packed", "naive", "naive-packed", "enc-padded", "enc-packed", "enc-inexact", "raw-fused", "raw-bf16")
+
+
+# --- data ---------------------------------------------------------------------------------------
+@dataclass
+class Workload:
+    bucketed: list[dict[str, torch.Tensor]]  # what the project trains on
+    naive: list[dict[str, torch.Tensor]]  # the same sentences: random batches, padded to the dataset max
+    sentences: int
+    tokens: int  # real tokens, the same in both
+    bucketed_padded_tokens: int
+    naive_padded_tokens: int
+    vocab_size: int
+    num_classes: int
+    dataset_sentences: int
+    mean_length: float
+    max_length: int
+
+
+def find_data(path: str | None) -> Path:
+    if path:
+        candidates = [Path(path)]
+    else:  # data/, the mirror named by $BILSTM_CLF_DATA_MIRROR, a shared/datasets beside any parent
+        candidates = [ROOT / "data" / SST2_TRAIN]
+        if os.environ.get("BILSTM_CLF_DATA_MIRROR"):
+            candidates.append(Path(os.environ["BILSTM_CLF_DATA_MIRROR"]) / SST2_TRAIN)
+        candidates += [parent / "shared" / "datasets" / SST2_TRAIN for parent in ROOT.parents]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    sys.exit(f"error: no data file; tried {', '.join(map(str, candidates))} (pass --data FILE.tsv)")
+
+
+def build_workload(path: Path, batch_size: int, num_batches: int, seed: int) -> Workload:
+    examples = read_examples(path, format="tsv", text_field="sentence", label_field="label")
+    encoder = TextEncoder.build((ex.text for ex in examples), style="whitespace", lowercase=True)
+    labels = sorted({ex.label for ex in examples})
+    dataset = EncodedDataset(encoder.encode_batch([ex.text for ex in examples]), [labels.index(ex.label) for ex in examples])
+    collate = PadCollate(pad_id=0)
+
+    sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=True, drop_last=True, seed=seed)
+    chosen = sampler.batches()[:num_batches]
+    bucketed = [collate([dataset[i] for i in batch]) for batch in chosen]
+
+    # Naive: the same sentences, shuffled, every batch padded to the longest sentence of the dataset.
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(np.concatenate(chosen))
+    max_len = int(dataset.lengths.max())
+    naive = []
+    for start in range(0, len(order), batch_size):
+        batch = collate([dataset[i] for i in order[start : start + batch_size]])
+        ids = batch["input_ids"]
+        batch["input_ids"] = torch.nn.functional.pad(ids, (0, max_len - ids.size(1)))
+        naive.append(batch)
+
+    def padded_tokens(batches):
+        return sum(b["input_ids"].numel() for b in batches)
+
+    return Workload(
+        bucketed=bucketed,
+        naive=naive,
+        sentences=sum(len(b["labels"]) for b in bucketed),
+        tokens=int(sum(b["lengths"].sum() for b in bucketed)),
+        bucketed_padded_tokens=padded_tokens(bucketed),
+        naive_padded_tokens=padded_tokens(naive),
+        vocab_size=encoder.vocab_size,
+        num_classes=len(labels),
+        dataset_sentences=len(dataset),
+        mean_length=float(dataset.lengths.mean()),
+        max_length=max_len,
+    )
+
+
+def loader(batches) -> DataLoader:
+    """Pre-collated batches, served as the project's DataLoader would serve them."""
+    return DataLoader(batches, batch_size=None, shuffle=False)
+
+
+# --- the project's configuration ------------------------------------------------------------------
+def compose_config(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose("train", overrides=["data=custom", *overrides])
+
+
+# --- variants -------------------------------------------------------------------------------------
+class Clock:
+    """Wall-clock and this process's CPU seconds. On a busy machine with one thread per process,
+    CPU seconds are the stable measure: they do not count time spent waiting for a core.
+    On CUDA it waits for the device at both ends."""
+
+    def __init__(self, device: torch.device = torch.device("cpu")):
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> tuple[float, float]:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """As the datamodule moves a batch: everything but ``lengths``, which stays on the host."""
+    from bilstm_clf.data.datamodule import TextClassificationDataModule
+
+    return TextClassificationDataModule.transfer_batch_to_device(None, batch, device, 0)
+
+
+class InexactPaddedEncoder(torch.nn.Module):
+    """nn.LSTM straight on the padded batch: the speed of padding, not its results."""
+
+    def __init__(self, lstm: torch.nn.LSTM):
+        super().__init__()
+        self.lstm = lstm
+        self.num_directions = 2 if lstm.bidirectional else 1
+        self.hidden_size = lstm.hidden_size
+
+    def forward(self, embedded, lengths, need_outputs=True):
+        outputs, (h_n, _) = self.lstm(embedded)
+        return outputs, h_n[-self.num_directions :].transpose(0, 1)
+
+
+class Bench:
+    def __init__(self, cfg, work: Workload, seed: int, device: torch.device = torch.device("cpu")):
+        from hydra.utils import instantiate
+        from omegaconf import OmegaConf
+
+        self.cfg = cfg
+        self.work = work
+        self.seed = seed
+        self.device = device
+        self.model_config = OmegaConf.to_container(cfg.model, resolve=True)
+        self.model_config.update(vocab_size=work.vocab_size, num_classes=work.num_classes, padding_idx=0)
+        self.optimizer_factory = instantiate(cfg.optimizer)
+        self.clip = float(cfg.trainer.gradient_clip_val or 0.0)
+        self.default_encoder = self.model_config.get("encoder", "padded")
+
+    def model(self, encoder: str | None = None) -> BiLSTMClassifier:
+        torch.manual_seed(self.seed)  # the same initial weights for every variant
+        model = BiLSTMClassifier(**(self.model_config | {"encoder": encoder or self.default_encoder}))
+        return model.to(self.device).train()
+
+    def raw(self, batches, encoder: str | None = None, fused: bool = False, autocast: bool = False) -> tuple[float, float]:
+        """A hand-written training loop."""
+        model = self.model(encoder)
+        optimizer = self.optimizer_factory(params=model.parameters(), **({"fused": True} if fused else {}))
+        criterion = torch.nn.CrossEntropyLoss()
+        clock = Clock(self.device)
+        for batch in loader(batches):
+            batch = to_device(batch, self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss = criterion(model(batch["input_ids"], batch["lengths"]), batch["labels"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.clip)
+            optimizer.step()
+        return clock.stop()
+
+    def lightning(self, batches) -> tuple[float, float]:
+        """The project's LightningModule under pl.Trainer; times the training epoch only."""
+        import pytorch_lightning as pl
+        from hydra.utils import instantiate
+
+        from bilstm_clf.data.datamodule import TextClassificationDataModule
+        from bilstm_clf.lit_module import SentenceClassifierModule
+
+        device = self.device
+
+        class EpochTimer(pl.Callback):
+            def on_train_epoch_start(self, trainer, pl_module):
+                self.clock = Clock(device)
+
+            def on_train_epoch_end(self, trainer, pl_module):
+                self.seconds = self.clock.stop()
+
+        torch.manual_seed(self.seed)
+        module = SentenceClassifierModule(
+            model_config=self.model_config,
+            label_names=[str(i) for i in range(self.work.num_classes)],
+            optimizer=self.optimizer_factory,
+            scheduler=None,
+            monitor=self.cfg.monitor,
+        )
+        class Batches(pl.LightningDataModule):
+            """The prepared batches, moved to the device as the project's datamodule moves them."""
+
+            transfer_batch_to_device = TextClassificationDataModule.transfer_batch_to_device
+
+            def train_dataloader(self):
+                return loader(batches)
+
+        timer = EpochTimer()
+        trainer = instantiate(
+            self.cfg.trainer,
+            accelerator="gpu" if device.type == "cuda" else "cpu",
+            devices=1,
+            default_root_dir=None,
+            max_epochs=1,
+            min_epochs=1,
+            callbacks=[timer],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+        )
+        trainer.fit(module, datamodule=Batches())
+        return timer.seconds
+
+    def encoder_only(self, batches, encoder: str) -> tuple[float, float]:
+        """The recurrent encoder alone, forward and backward, on the embedded batches."""
+        model = self.model("packed" if encoder == "inexact" else encoder)
+        if encoder == "inexact":
+            model.encoder = InexactPaddedEncoder(model.encoder.lstm)
+        with torch.no_grad():
+            inputs = [(model.embedding(b["input_ids"].to(self.device)), b["lengths"]) for b in batches]
+        torch.manual_seed(self.seed)
+        weight = torch.randn(model.encoder.num_directions, model.encoder.hidden_size).to(self.device)
+        clock = Clock(self.device)
+        for embedded, lengths in inputs:
+            embedded.requires_grad_(True)
+            _, final = model.encoder(embedded, lengths, need_outputs=model.pooling.needs_outputs)
+            (final * weight).sum().backward()
+            embedded.grad = None
+        return clock.stop()
+
+    def run(self, variant: str) -> tuple[float, float]:
+        w = self.work
+        return {
+            "lightning": lambda: self.lightning(w.bucketed),
+            "raw": lambda: self.raw(w.bucketed),
+            "raw-packed": lambda: self.raw(w.bucketed, "packed"),
+            "naive": lambda: self.raw(w.naive),
+            "naive-packed": lambda: self.raw(w.naive, "packed"),
+            "enc-padded": lambda: self.encoder_only(w.bucketed, "padded"),
+            "enc-packed": lambda: self.encoder_only(w.bucketed, "packed"),
+            "enc-inexact": lambda: self.encoder_only(w.bucketed, "inexact"),
+            "raw-fused": lambda: self.raw(w.bucketed, fused=True),
+            "raw-bf16": lambda: self.raw(w.bucketed, autocast=True),
+        }[variant]()
+
+
+def matmul_gflops(size: int, device: torch.device, repeats: int = 3) -> tuple[float, float]:
+    """This machine's fp32 matmul rate now, per wall second and per CPU second: best of a few
+    large torch.matmul calls."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    torch.matmul(a, b)
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeats):
+        clock = Clock(device)
+        torch.matmul(a, b)
+        wall, cpu = clock.stop()
+        best_wall, best_cpu = min(best_wall, wall), min(best_cpu, max(cpu, 1e-9))
+    flops = 2 * size**3
+    return flops / best_wall / 1e9, flops / best_cpu / 1e9
+
+
+# --- FLOPs ----------------------------------------------------------------------------------------
+def train_flops(model_config: dict, tokens: int, sentences: int, encoder_only: bool = False) -> float:
+    """Useful FLOPs of one pass over the workload: multiply-adds of the LSTM gates (4H x (input + H)
+    per token, direction and layer), the pooling/head on real tokens, embedding-gradient adds.
+    Backward ≈ 2x forward, so training ≈ 3x forward. Padding and elementwise gate math not counted."""
+    E, H, L = model_config["embedding_dim"], model_config["hidden_size"], model_config["num_layers"]
+    D = 2 if model_config["bidirectional"] else 1
+    lstm = sum(2 * 4 * H * ((E if layer == 0 else D * H) + H) * D for layer in range(L)) * tokens
+    if encoder_only:
+        return 3 * lstm
+    width = D * H
+    pooled = width if model_config["pooling"] != "last" or model_config["merge_mode"] == "concat" else H
+    head = 2 * pooled * model_config["num_classes"] * sentences
+    if model_config["pooling"] == "attention":
+        head += 2 * width * model_config["attention_size"] * tokens + 2 * model_config["attention_size"] * tokens
+    embedding_grad = E * tokens
+    return 3 * (lstm + head) + embedding_grad
+
+
+# --- report ---------------------------------------------------------------------------------------
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+ROWS = {
+    "lightning": "(a) project step through Lightning, bucketed, {enc}",
+    "raw": "(b) hand-written loop, bucketed, {enc}",
+    "raw-packed": "(d) hand-written loop, bucketed, packed nn.LSTM",
+    "naive": "(c) hand-written loop, naive (unsorted, padded to max length), {enc}",
+    "naive-packed": "hand-written loop, naive (unsorted), packed nn.LSTM",
+    "enc-padded": "(d) encoder only, bucketed, exact-padded BiLSTM",
+    "enc-packed": "(d) encoder only, bucketed, packed nn.LSTM",
+    "enc-inexact": "encoder only, bucketed, plain nn.LSTM on padding (inexact, for reference)",
+    "raw-fused": "hand-written loop, bucketed, {enc}, fused optimizer step (optimizer.fused=true)",
+    "raw-bf16": "hand-written loop, bucketed, {enc}, bf16 autocast (trainer.precision=bf16-mixed)",
+}
+
+# (numerator, denominator, what it shows, target or None)
+RATIOS = [
+    ("lightning", "raw", "Lightning / raw loop", 0.95),
+    ("lightning", "naive", "project default (Lightning, bucketed, {enc}) / naive batching", 2.0),
+    ("raw", "naive", "bucketed / naive batching, same loop and model", 2.0),
+    ("raw", "raw-packed", "exact-padded / packed nn.LSTM, whole training step", 1.3),
+    ("enc-padded", "enc-packed", "exact-padded / packed nn.LSTM, encoder forward+backward", 1.3),
+    ("enc-padded", "enc-inexact", "exact-padded / inexact padded nn.LSTM, encoder (the price of exactness)", None),
+    ("raw-fused", "raw", "fused optimizer step / default (opt-in)", None),
+    ("raw-bf16", "raw", "bf16 autocast / fp32 (opt-in; MFU column is against the fp32 peak)", None),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="TSV with sentence and label columns (default: SST-2 train sentences)")
+    parser.add_argument("--batches", type=int, default=20, help="batches per variant and round")
+    parser.add_argument("--rounds", type=int, default=5, help="counted rounds (after one warm-up round)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--embedding-dim", type=int, default=300)
+    parser.add_argument("--hidden-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (batches pinned, lengths kept on the host)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--override", action="append", default=[], help="extra Hydra override for the model/trainer config")
+    parser.add_argument("--matmul-size", type=int, default=2048)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--profile", metavar="VARIANT", help="instead: torch.profiler table of one pass of VARIANT (after a warm-up pass)")
+    parser.add_argument("--quick", action="store_true", help="tiny model and workload: checks the script works, in seconds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batches, args.rounds, args.batch_size = 2, 1, 8
+        args.embedding_dim, args.hidden_size, args.matmul_size = 16, 16, 256
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = (set(variants) | ({args.profile} if args.profile else set())) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    import pytorch_lightning  # noqa: F401  (sets its loggers' levels on import; quiet them after)
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pytorch_lightning|lightning_fabric|lightning")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+    load_before = load_average()
+    data_path = find_data(args.data)
+    work = build_workload(data_path, args.batch_size, args.batches, args.seed)
+    if len(work.bucketed) < args.batches:
+        print(f"note: the data gives only {len(work.bucketed)} full batches", file=sys.stderr)
+    cfg = compose_config([f"model.embedding_dim={args.embedding_dim}", f"model.hidden_size={args.hidden_size}", *args.override])
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        work.bucketed = [{k: v.pin_memory() for k, v in b.items()} for b in work.bucketed]
+        work.naive = [{k: v.pin_memory() for k, v in b.items()} for b in work.naive]
+    bench = Bench(cfg, work, args.seed, device)
+    enc = bench.default_encoder
+
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        bench.run(args.profile)
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])) as prof:
+            bench.run(args.profile)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+        return 0
+
+    walls: dict[str, list[float]] = {v: [] for v in variants}
+    cpus: dict[str, list[float]] = {v: [] for v in variants}
+    peaks: list[tuple[float, float]] = []
+    for round_index in range(args.rounds + 1):  # round 0 warms up caches and oneDNN primitives
+        order = variants[round_index % len(variants) :] + variants[: round_index % len(variants)]
+        peak = matmul_gflops(args.matmul_size, device)
+        for variant in order:
+            wall, cpu = bench.run(variant)
+            if round_index > 0:
+                walls[variant].append(wall)
+                cpus[variant].append(cpu)
+        if round_index > 0:
+            peaks.append(peak)
+            print(f"round {round_index}: " + ", ".join(f"{v} {work.sentences / walls[v][-1]:.0f}/s" for v in variants)
+                  + f"; load {load_average()}", file=sys.stderr, flush=True)
+    load_after = load_average()
+
+    peak_wall = statistics.median(p[0] for p in peaks)
+    peak_cpu = statistics.median(p[1] for p in peaks)
+    results = {}
+    for variant in variants:
+        wall, cpu = statistics.median(walls[variant]), statistics.median(cpus[variant])
+        flops = train_flops(bench.model_config, work.tokens, work.sentences, encoder_only=variant.startswith("enc-"))
+        results[variant] = {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "sentences_per_s": work.sentences / wall,
+            "tokens_per_s": work.tokens / wall,
+            "gflops_per_s": flops / wall / 1e9,
+            "mfu": flops / wall / 1e9 / peak_wall,
+            "sentences_per_cpu_s": work.sentences / cpu,
+            "mfu_cpu_time": flops / cpu / 1e9 / peak_cpu,
+            "all_wall_s": walls[variant],
+            "all_cpu_s": cpus[variant],
+        }
+
+    lines = [
+        f"torch {torch.__version__}, {device_name(device)}, {torch.get_num_threads()} thread(s), {cpu_name()} ({os.cpu_count()} CPUs); "
+        f"data {data_path.name} ({work.dataset_sentences} sentences, mean length {work.mean_length:.1f}, max {work.max_length}); "
+        f"E{args.embedding_dim} H{args.hidden_size}, batch {args.batch_size}, {args.batches} batches x {args.rounds} rounds "
+        f"({work.sentences} sentences, {work.tokens} real tokens; padded tokens: bucketed {work.bucketed_padded_tokens}, "
+        f"naive {work.naive_padded_tokens}); default encoder: {enc}",
+        f"fp32 matmul peak {peak_wall:.1f} GFLOP/s, {peak_cpu:.1f} GFLOP per CPU-second ({args.matmul_size}x{args.matmul_size}, "
+        f"median of rounds); load average before {load_before}, after {load_after}",
+        "",
+        "| variant | sentences/s | tokens/s | GFLOP/s | MFU | sentences per CPU-s | MFU (CPU time) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for variant in variants:
+        r = results[variant]
+        lines.append(
+            f"| {ROWS[variant].format(enc=enc)} | {r['sentences_per_s']:.0f} | {r['tokens_per_s']:.0f} "
+            f"| {r['gflops_per_s']:.1f} | {100 * r['mfu']:.1f}% | {r['sentences_per_cpu_s']:.0f} | {100 * r['mfu_cpu_time']:.1f}% |"
+        )
+    lines += ["", "| ratio | wall clock | CPU time | target |", "|---|---:|---:|---|"]
+    ratios = {}
+    for num, den, what, target in RATIOS:
+        if num in results and den in results:
+            # Paired by round (neighbours in time share the background load), then the median.
+            wall = statistics.median(d / n for n, d in zip(walls[num], walls[den]))
+            cpu = statistics.median(d / n for n, d in zip(cpus[num], cpus[den]))
+            ratios[f"{num}/{den}"] = {"wall": wall, "cpu": cpu}
+
+            def verdict(value: float) -> str:
+                return f"{value:.2f}x" + ("" if target is None else (" ✓" if value >= target else " ✗"))
+
+            lines.append(f"| {what.format(enc=enc)} | {verdict(wall)} | {verdict(cpu)} | {'' if target is None else f'≥ {target}x'} |")
+    print("\n".join(lines))
+
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"results": results, "ratios": ratios, "peak_gflops": peak_wall, "peak_gflops_per_cpu_s": peak_cpu, "load_before": load_before, "load_after": load_after,
+                 "args": vars(args), "torch": torch.__version__, "threads": torch.get_num_threads()},
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
