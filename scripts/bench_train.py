@@ -459,8 +459,9 @@ def main(argv: list[str] | None = None) -> int:
                   + f"; load {load_average()}", file=sys.stderr, flush=True)
     load_after = load_average()
 
-    peak_wall = statistics.median(p[0] for p in peaks)
-    peak_cpu = statistics.median(p[1] for p in peaks)
+    # The best round: contention only ever slows a matmul down, so MFU errs low rather than high.
+    peak_wall = max(p[0] for p in peaks)
+    peak_cpu = max(p[1] for p in peaks)
     results = {}
     for variant in variants:
         wall, cpu = statistics.median(walls[variant]), statistics.median(cpus[variant])
@@ -485,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({work.sentences} sentences, {work.tokens} real tokens; padded tokens: bucketed {work.bucketed_padded_tokens}, "
         f"naive {work.naive_padded_tokens}); default encoder: {enc}",
         f"fp32 matmul peak {peak_wall:.1f} GFLOP/s, {peak_cpu:.1f} GFLOP per CPU-second ({args.matmul_size}x{args.matmul_size}, "
-        f"median of rounds); load average before {load_before}, after {load_after}",
+        f"best round); load average before {load_before}, after {load_after}",
         "",
         "| variant | sentences/s | tokens/s | GFLOP/s | MFU | sentences per CPU-s | MFU (CPU time) |",
         "|---|---:|---:|---:|---:|---:|---:|",
