@@ -7,6 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
@@ -117,6 +118,15 @@ class SentenceClassifierModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval, "monitor": self.hparams.monitor},
         }
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        precision = self.trainer.precision_plugin
+        if gradient_clip_val and isinstance(precision, MixedPrecision) and precision.scaler is None:
+            # bf16-mixed has no loss scale on the gradients, so clipping before a fused optimizer's
+            # step is exact; Lightning refuses fused optimizers here for fp16's GradScaler only.
+            Precision.clip_gradients(precision, optimizer, gradient_clip_val, gradient_clip_algorithm or "norm")
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # --- what a checkpoint carries besides weights: the vocabulary, as JSON text ---------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

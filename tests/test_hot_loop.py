@@ -8,6 +8,7 @@ non_blocking=True).
 
 from __future__ import annotations
 
+import functools
 import os
 import traceback
 from types import SimpleNamespace
@@ -201,6 +202,7 @@ def test_lightning_training_steps_have_no_host_syncs(tiny_dataset, precision):
     module = SentenceClassifierModule(
         model_config=dict(vocab_size=datamodule.vocab_size, num_classes=datamodule.num_classes, embedding_dim=8, hidden_size=6),
         label_names=datamodule.label_names,
+        optimizer=functools.partial(torch.optim.Adam, lr=1e-3, fused=True),  # as configs/optimizer/adam.yaml
     )
     callback = _ProbeSteps(last_batch=6)
     trainer = pl.Trainer(
@@ -214,6 +216,37 @@ def test_lightning_training_steps_have_no_host_syncs(tiny_dataset, precision):
     assert callback.probe.found == []
     assert all(torch.isfinite(p).all() for p in module.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))  # it trained
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_gradients_are_clipped_before_a_fused_optimizer_step(tiny_dataset, precision):
+    """Lightning refuses fused optimizers with mixed precision plus clipping (for fp16's loss
+    scale); bf16-mixed, what trainer=gpu runs, has no loss scale, and the module clips itself."""
+    datamodule = TextClassificationDataModule(data_dir=str(tiny_dataset), batch_size=4, seed=0)
+    datamodule.setup("fit")
+    module = SentenceClassifierModule(
+        model_config=dict(vocab_size=datamodule.vocab_size, num_classes=datamodule.num_classes, embedding_dim=8, hidden_size=6),
+        label_names=datamodule.label_names,
+        optimizer=functools.partial(torch.optim.Adam, lr=1e-3, fused=True),
+    )
+    norms: list[float] = []
+    clip_as_configured = module.configure_gradient_clipping
+
+    def clip_and_measure(*args, **kwargs):  # Lightning calls this between backward and the step
+        clip_as_configured(*args, **kwargs)
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+    module.configure_gradient_clipping = clip_and_measure
+    clip = 1e-3
+    trainer = pl.Trainer(
+        accelerator="cpu", max_epochs=1, limit_train_batches=3, limit_val_batches=0, num_sanity_val_steps=0,
+        gradient_clip_val=clip, precision=precision, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    assert len(norms) == 3
+    assert all(0 < n <= clip * 1.001 for n in norms), norms
 
 
 def _trainer_on(device: str) -> SimpleNamespace:
