@@ -98,7 +98,8 @@ class LastCheckpoint(Checkpoint):
 
     def _save(self, trainer: pl.Trainer) -> None:
         self._saved_at_step = trainer.global_step
-        trainer.save_checkpoint(self.path)  # collective under DDP: every rank calls it
+        # the full training state (optimizer, loops, callbacks): this file exists to resume from
+        trainer.save_checkpoint(self.path, weights_only=False)  # collective under DDP: every rank calls it
 
 
 class ExactResume(pl.Callback):

@@ -115,6 +115,7 @@ def check_export_config(export: Any) -> None:
         if name in export:
             boolean(f"export.{name}", export.get(name))
     choice("export.exporter", export.get("exporter", "auto"), ("auto", "torchscript", "dynamo"))
+    choice("export.quantize", export.get("quantize") or "none", ("none", "int8"))
     if export.get("enabled") and not (isinstance(export.get("dir"), str) and export.get("dir").strip()):
         raise ConfigError("export.dir", export.get("dir"), "must be a directory path")
 

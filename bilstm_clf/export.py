@@ -38,6 +38,10 @@ OUTPUT_NAMES = ("logits", "probabilities")
 EXPORTERS = ("auto", "dynamo", "torchscript")
 DEFAULT_MAX_CHARS = 100_000  # the runtime cuts longer texts before tokenising
 VERIFY_TOLERANCE = 1e-4  # max |probability difference| between torch and onnxruntime at export
+QUANTIZATIONS = ("none", "int8")
+# An int8 bundle is approximate by design (a trained SST-2 model: up to ~0.05 in probability,
+# 99.7% of test labels unchanged; docs/benchmarks.md). This bound only catches a broken graph.
+INT8_VERIFY_TOLERANCE = 0.25
 
 
 @dataclass
@@ -317,6 +321,25 @@ def export_onnx(model, path: str | Path, exporter: str = "auto") -> dict[str, An
     raise UserError("ONNX export failed: " + "; ".join(failures))
 
 
+def quantize_onnx(model, path: Path) -> dict[str, Any]:
+    """Rewrite ``path`` in place with int8 weights (onnxruntime dynamic quantisation: LSTM,
+    MatMul/Gemm and the embedding Gather; activations are quantised per call). At batch 1 on one
+    CPU thread it runs about 2x faster than the float bundle and is 4x smaller, at the price of
+    exactness; returns what metadata records."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    wrapped = _probability_model(model)
+    float_path = path.with_name(path.stem + ".float.onnx")
+    path.rename(float_path)
+    try:
+        with _quiet_loggers("root", "onnxruntime"):  # a "consider pre-processing" hint per call
+            quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
+    finally:
+        float_path.unlink(missing_ok=True)
+    max_diff = verify_onnx(wrapped, path, model.embedding.num_embeddings, tolerance=INT8_VERIFY_TOLERANCE)
+    return {"quantization": "int8-dynamic", "verified_max_abs_diff": max_diff, "sha256": _sha256(path)}
+
+
 class _quiet_loggers:
     """Silence chatty exporter loggers (torchvision notices, dynamo hints) during an export."""
 
@@ -377,17 +400,24 @@ def write_bundle(
     *,
     force: bool = False,
     exporter: str = "auto",
+    quantize: str = "none",
     metrics: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
 ) -> Path:
-    """Export ``source`` into the bundle directory ``target`` (built beside it, then renamed)."""
+    """Export ``source`` into the bundle directory ``target`` (built beside it, then renamed).
+    ``quantize="int8"``: smaller, faster and approximate (see ``quantize_onnx``)."""
     target = Path(target)
+    if quantize not in QUANTIZATIONS:
+        raise UserError(f"quantize {quantize!r}: expected one of {', '.join(QUANTIZATIONS)}")
     _check_target(target, force)  # fail before the slow part
     target.parent.mkdir(parents=True, exist_ok=True)
     model = build_model(source)
     # Built beside the target, renamed into place whole; --force swaps atomically (atomic.py).
     with atomic_directory(target, overwrite=force) as staging:
         onnx_info = export_onnx(model, staging / "model.onnx", exporter)
+        onnx_info["quantization"] = None
+        if quantize == "int8":
+            onnx_info.update(quantize_onnx(model, staging / "model.onnx"))
         (staging / "tokenizer.json").write_text(source.tokenizer_json, encoding="utf-8")
         (staging / "labels.json").write_text(json.dumps(source.label_names, indent=1) + "\n", encoding="utf-8")
         data = (training or {}).get("data") or {}
@@ -461,6 +491,7 @@ def export_bundle(
     *,
     force: bool = False,
     exporter: str = "auto",
+    quantize: str = "none",
     metrics: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
 ) -> Path:
@@ -477,6 +508,7 @@ def export_bundle(
         out,
         force=force,
         exporter=exporter,
+        quantize=quantize,
         metrics=metrics if metrics is not None else found_metrics,
         training=training if training is not None else found_training,
     )
@@ -508,7 +540,7 @@ def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, 
                 checkpoint={"path": None, "note": "exported from memory at the end of training"},
             )
         write_bundle(source, target, force=bool(export_cfg.get("force", False)), exporter=export_cfg.get("exporter", "auto"),
-                     metrics=numeric_metrics(metrics), training=training)
+                     quantize=str(export_cfg.get("quantize") or "none"), metrics=numeric_metrics(metrics), training=training)
     except ImportError as err:
         log.warning("bundle export skipped: %s (pip install 'bilstm-clf[export]')", err)
         return {"bundle_dir": None, "bundle_error": f"missing dependency: {err}"}
@@ -529,6 +561,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", "-o", help="bundle directory to write (default: <run dir>/bundle)")
     parser.add_argument("--force", action="store_true", help="replace an existing bundle (atomically)")
     parser.add_argument("--exporter", choices=EXPORTERS, default="auto", help="torch ONNX exporter (default auto: torchscript, falling back to dynamo)")
+    parser.add_argument(
+        "--quantize", choices=QUANTIZATIONS, default="none",
+        help="int8: weights in int8, ~2x faster at batch 1 and 4x smaller, probabilities approximate (default none: exact)",
+    )
     return parser.parse_args(argv)
 
 
@@ -536,9 +572,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    bundle = export_bundle(args.checkpoint, args.out, force=args.force, exporter=args.exporter)
-    meta = json.loads((bundle / "metadata.json").read_text(encoding="utf-8"))
-    print(f"bundle: {bundle} ({meta['onnx']['exporter']} exporter, checked against torch: max diff {meta['onnx']['verified_max_abs_diff']:.1e})")
+    bundle = export_bundle(args.checkpoint, args.out, force=args.force, exporter=args.exporter, quantize=args.quantize)
+    onnx_info = json.loads((bundle / "metadata.json").read_text(encoding="utf-8"))["onnx"]
+    kind = f", {onnx_info['quantization']}" if onnx_info.get("quantization") else ""
+    print(f"bundle: {bundle} ({onnx_info['exporter']} exporter{kind}, checked against torch: max diff {onnx_info['verified_max_abs_diff']:.1e})")
 
 
 if __name__ == "__main__":

@@ -157,7 +157,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_text_atomic(output_dir / "tokenizer.json", datamodule.encoder.to_json())
         write_json_atomic(output_dir / "labels.json", list(datamodule.label_names))
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    # weights_only=True: tensors and plain containers only, never arbitrary pickles
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
@@ -165,12 +166,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # val metrics of the weights that are tested, for the hparams table; loggers off, so the val
     # curves get no extra point
     attached, trainer.loggers = trainer.loggers, []
-    results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+    results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True)
     trainer.loggers = attached
     val_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
     test_metrics: dict[str, float] = {}
     if cfg.get("test", True) and datamodule.files["test"]:
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
 
     metrics = {

@@ -1,12 +1,13 @@
-"""Sentences per second: eager torch vs the exported ONNX bundle, at batch 1 and batch 256, in one run.
+"""Sentences per second: eager torch vs the exported ONNX bundles (exact and int8), at batch 1 and batch 256, in one run.
 
     python scripts/bench_inference.py                       # SST-2 test, E300 H256 BiLSTM, 1 thread
     python scripts/bench_inference.py --threads 2 --checkpoint logs/runs/sst2/.../checkpoints/last.ckpt
 
 Both sides start from raw text and end with probabilities: tokenise (the same tokenizer.json),
 pad, run the model, softmax. Eager torch runs the checkpoint's model as training built it
-(``--encoder``, default padded) under ``torch.inference_mode``; the bundle runs through
-``bilstm_clf.inference.Classifier``. Both use the same number of threads. Repeats are
+(``--encoder``, default padded) under ``torch.inference_mode``; the bundles run through
+``bilstm_clf.inference.Classifier``: the exact (float) bundle that export writes by default and
+the ``--quantize int8`` one, whose probability differences and changed labels are printed too. Both use the same number of threads. Repeats are
 interleaved (torch, onnx, torch, onnx, ...) so a busy machine slows both alike; the median is
 reported. Without ``--checkpoint`` the model is randomly initialised: speed does not depend on
 the weights.
@@ -106,28 +107,34 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads for torch and onnxruntime alike (default 1)")
     parser.add_argument("--batch-sizes", default="1,256")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--limit", type=int, help="only the first N test sentences (smoke tests)")
     args = parser.parse_args()
 
     sst2 = find_sst2(args.data_dir)
     texts = [ex.text for ex in read_examples(sst2 / "test.tsv", format="tsv", text_field="sentence", label_field="label")]
+    texts = texts[: args.limit] if args.limit else texts
     source = source_from_checkpoint(args.checkpoint) if args.checkpoint else random_source(sst2, args)
     torch.set_num_threads(args.threads)
     eager = EagerTorch(source, args.encoder)
 
     with tempfile.TemporaryDirectory() as tmp:
         bundle = write_bundle(source, Path(tmp) / "bundle", exporter=args.exporter)
+        bundle_int8 = write_bundle(source, Path(tmp) / "bundle-int8", exporter=args.exporter, quantize="int8")
         classifier = Classifier.load(bundle, threads=args.threads)
+        classifier_int8 = Classifier.load(bundle_int8, threads=args.threads)
         exporter = classifier.metadata["onnx"]["exporter"]
         onnx_mb = (bundle / "model.onnx").stat().st_size / 1e6
+        int8_mb = (bundle_int8 / "model.onnx").stat().st_size / 1e6
 
-        def onnx(batch: list[str]) -> np.ndarray:
-            return classifier.predict_proba(batch)
-
-        max_diff = float(np.abs(eager(texts) - classifier.predict_proba(texts)).max())
+        reference = eager(texts)
+        max_diff = float(np.abs(reference - classifier.predict_proba(texts)).max())
+        int8_probabilities = classifier_int8.predict_proba(texts)
+        int8_diff = float(np.abs(reference - int8_probabilities).max())
+        int8_changed = int((reference.argmax(1) != int8_probabilities.argmax(1)).sum())
         load_before = os.getloadavg()
         results = {}
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-            engines = {"torch": eager, "onnx": onnx}
+            engines = {"torch": eager, "onnx": classifier.predict_proba, "int8": classifier_int8.predict_proba}
             if batch_size > ROWS_PER_RUN:
                 engines["torch_sliced"] = eager.sliced
             for engine in engines.values():  # warm-up: first calls allocate
@@ -144,17 +151,19 @@ def main() -> None:
     print(f"SST-2 test: {len(texts)} sentences from {sst2}")
     print(f"model: E{cfg['embedding_dim']} H{cfg['hidden_size']} layers {cfg.get('num_layers', 1)} "
           f"{'bi' if cfg.get('bidirectional', True) else 'uni'}LSTM, pooling {cfg.get('pooling', 'last')}, vocab {cfg['vocab_size']}; "
-          f"eager encoder {args.encoder}; bundle: {exporter} exporter, model.onnx {onnx_mb:.1f} MB")
+          f"eager encoder {args.encoder}; bundle: {exporter} exporter, model.onnx {onnx_mb:.1f} MB (int8: {int8_mb:.1f} MB)")
     print(f"threads {args.threads}; torch {versions['torch']}, onnxruntime {versions['onnxruntime']}, python {versions['python']}, "
           f"{platform.machine()}, {os.cpu_count()} CPUs")
     print(f"load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, after {'/'.join(f'{x:.2f}' for x in load_after)}")
-    print(f"max |p_torch - p_onnx| over the test set: {max_diff:.2e}")
+    print(f"max |p_torch - p_onnx| over the test set: {max_diff:.2e} (exact bundle); int8 bundle: {int8_diff:.2e}, "
+          f"{int8_changed} of {len(texts)} predicted labels differ from torch's")
     print(f"median of {args.repeats} interleaved runs over all {len(texts)} sentences:")
     print(f"{'batch':>6}  {'eager torch (sent/s)':>21}  {'ONNX bundle (sent/s)':>21}  {'bundle / eager':>14}  "
-          f"{'eager, sorted ' + str(ROWS_PER_RUN) + '-row slices':>28}")
+          f"{'int8 bundle (sent/s)':>21}  {'int8 / eager':>12}  {'eager, sorted ' + str(ROWS_PER_RUN) + '-row slices':>28}")
     for batch_size, r in results.items():
         sliced = f"{r['torch_sliced']:>28,.0f}" if "torch_sliced" in r else f"{'-':>28}"
-        print(f"{batch_size:>6}  {r['torch']:>21,.0f}  {r['onnx']:>21,.0f}  {r['onnx'] / r['torch']:>13.2f}x  {sliced}")
+        print(f"{batch_size:>6}  {r['torch']:>21,.0f}  {r['onnx']:>21,.0f}  {r['onnx'] / r['torch']:>13.2f}x  "
+              f"{r['int8']:>21,.0f}  {r['int8'] / r['torch']:>11.2f}x  {sliced}")
     print(f"(the bundle runtime sorts a batch by length and runs it {ROWS_PER_RUN} rows at a time; the last column "
           "gives eager torch the same batching)")
 

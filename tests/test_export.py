@@ -216,6 +216,7 @@ def test_export_cli_bad_input_is_one_line_and_exit_2(tmp_path):
         ({"enabled": True, "dir": "b", "exporter": "onnx"}, "config export.exporter='onnx': expected one of auto, torchscript, dynamo"),
         ({"enabled": "yes", "dir": "b"}, "config export.enabled='yes': must be true or false"),
         ({"enabled": True, "dir": ""}, "config export.dir='': must be a directory path"),
+        ({"enabled": True, "dir": "b", "quantize": "int4"}, "config export.quantize='int4': expected one of none, int8"),
     ],
 )
 def test_export_config_is_checked_before_training(export_cfg, message):
@@ -225,6 +226,24 @@ def test_export_config_is_checked_before_training(export_cfg, message):
         check_export_config(export_cfg)
     assert str(err.value) == message
     check_export_config({"enabled": False, "dir": None})  # off: nothing else matters
+
+
+def test_int8_bundle_is_quantised_smaller_and_close_to_the_exact_one(tmp_path):
+    import onnx
+
+    path, _ = save_checkpoint(tmp_path / "model.ckpt", tiny_encoder(), LABELS, embedding_dim=64, hidden_size=64)
+    exact = export_bundle(path, tmp_path / "exact")
+    int8 = export_bundle(path, tmp_path / "int8", quantize="int8")
+    info = json.loads((int8 / "metadata.json").read_text())["onnx"]
+    assert info["quantization"] == "int8-dynamic" and 0 < info["verified_max_abs_diff"] <= export_module.INT8_VERIFY_TOLERANCE
+    assert json.loads((exact / "metadata.json").read_text())["onnx"]["quantization"] is None
+    ops = {node.op_type for node in onnx.load(str(int8 / "model.onnx")).graph.node}
+    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops
+    assert (int8 / "model.onnx").stat().st_size < 0.5 * (exact / "model.onnx").stat().st_size
+
+    texts = [*POSITIVE, *NEGATIVE, "an unseen review", "great"]
+    got, expected = Classifier.load(int8).predict_proba(texts), Classifier.load(exact).predict_proba(texts)
+    assert 0 < np.abs(got - expected).max() < 0.1  # approximate, but close
 
 
 def test_weights_that_do_not_fit_their_config_are_one_clear_error(tmp_path):
