@@ -3,7 +3,8 @@
 Every directory below SWEEP_DIR that holds a ``metrics.json`` is a run (one per multirun job). Its
 overrides come from Hydra's ``.hydra/overrides.yaml``; the columns show those that differ between
 runs, the ones all runs share go in a line above the table. Runs without metrics.json (still
-running, or failed) are listed below it. No torch needed.
+running, or failed) are listed below it. ``--over seed`` folds runs that differ only in the seed
+into one row of mean ± std (sample standard deviation) per metric. No torch needed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,13 +137,52 @@ def render(runs: list[Run], sort_by: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _mean_std(values: list[float], scale: float, digits: int) -> str:
+    if not values:
+        return "n/a"
+    mean = statistics.fmean(values) * scale
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
+
+
+def render_over(runs: list[Run], over: str, percent: bool = False) -> str:
+    """One row per group of finished runs that share every override but ``over``: the number of
+    runs, the values of ``over`` they cover, then mean ± std of each metric."""
+    finished = [run for run in runs if run.metrics is not None]
+    keys = list(dict.fromkeys(k for run in finished for k in run.overrides if k != over))
+    varying = [k for k in keys if len({run.overrides.get(k) for run in finished}) > 1]
+    shared = [k for k in keys if k not in varying]
+    columns = metric_columns(finished)
+    groups: dict[tuple[str, ...], list[Run]] = {}
+    for run in finished:
+        groups.setdefault(tuple(run.overrides.get(k, "") for k in varying), []).append(run)
+
+    lines = []
+    if shared:
+        lines += ["Shared overrides: " + " ".join(f"`{k}={finished[0].overrides[k]}`" for k in shared), ""]
+    lines.append("| " + " | ".join([*varying, "runs", over, *columns]) + " |")
+    lines.append("|" + "|".join(["---"] * len(varying) + ["---:", "---"] + ["---:"] * len(columns)) + "|")
+    for group, members in groups.items():
+        cells = [_cell(value) for value in group] + [str(len(members)), ",".join(m.overrides.get(over, "(default)") for m in members)]
+        for column in columns:
+            values = [m.metrics[column] for m in members if isinstance(m.metrics.get(column), (int, float))]
+            as_percent = percent and column not in TRAILING_KEYS and ("acc" in column or "f1" in column)
+            cells.append(_mean_std(values, 100.0 if as_percent else 1.0, 1 if column in TRAILING_KEYS else 2 if as_percent else 4))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Tabulate the metrics.json files of a sweep (markdown).")
     parser.add_argument("sweep_dir", type=Path, help="e.g. logs/multiruns/sst2/2025-01-31_12-00-00")
     parser.add_argument("--sort", metavar="KEY", help="sort by this metric, best first (e.g. test/acc)")
+    parser.add_argument("--over", metavar="KEY", help="fold runs that differ only in this override (e.g. seed) into mean ± std rows")
+    parser.add_argument("--percent", action="store_true", help="with --over: accuracies and F1 in percent")
     args = parser.parse_args(argv)
-    print(render(find_runs(args.sweep_dir), sort_by=args.sort))
+    runs = find_runs(args.sweep_dir)
+    print(render_over(runs, args.over, percent=args.percent) if args.over else render(runs, sort_by=args.sort))
 
 
 if __name__ == "__main__":

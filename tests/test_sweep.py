@@ -72,6 +72,23 @@ def test_table_shows_varying_overrides_sorted_runs_and_unfinished_ones(tmp_path,
         "| 0", "| 1", "| 2", "| 10"]
 
 
+def test_over_seed_folds_seeds_into_mean_and_sample_std(tmp_path, capsys):
+    for num, (pooling, seed, acc, seconds) in enumerate(
+        [("max", "1", 0.80, 10.0), ("max", "2", 0.84, 12.0), ("max", "3", 0.85, 11.0), ("last", "1", 0.70, 9.0)]
+    ):
+        fake_run(tmp_path / str(num), ["experiment=sst2_glove", f"model.pooling={pooling}", f"seed={seed}"],
+                 {"test/acc": acc, "train_seconds": seconds})
+    tabulate_main([str(tmp_path), "--over", "seed", "--percent"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Shared overrides: `experiment=sst2_glove`"
+    assert lines[2:] == [
+        "| model.pooling | runs | seed | test/acc | train_seconds |",
+        "|---|---:|---|---:|---:|",
+        "| max | 3 | 1,2,3 | 83.00 ± 2.65 | 11.0 ± 1.0 |",  # stdev([80, 84, 85]) = 2.646
+        "| last | 1 | 1 | 70.00 | 9.0 |",
+    ]
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
