@@ -9,7 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bilstm_clf.models import BiLSTMClassifier
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, SHARED_DATASETS, run_cli
 
 
 def _load_script(name: str):
@@ -62,3 +62,17 @@ def test_train_flops_match_torch_flop_counter(pooling, num_layers, bidirectional
     initial_state_grads = 2 * sentences * 4 * hidden * hidden * (2 if bidirectional else 1) * num_layers
     counted = counter.get_total_flops() + config["embedding_dim"] * tokens
     assert counted <= bench.train_flops(config, tokens, sentences) <= counted + initial_state_grads
+
+
+@pytest.mark.skipif(not (SHARED_DATASETS / "sst2").is_dir(), reason="needs the SST-2 mirror")
+def test_bench_inference_measures_eager_exact_and_int8_side_by_side():
+    result = run_cli(["scripts/bench_inference.py", "--limit", "40", "--repeats", "1", "--embedding-dim", "16", "--hidden-size", "8",
+                      "--batch-sizes", "1,64"], cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    diff_line = next(line for line in lines if line.startswith("max |p_torch - p_onnx|"))
+    assert float(diff_line.split(": ")[1].split()[0]) < 1e-5  # the exact bundle is exact
+    rows = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0] in ("1", "64")}
+    assert set(rows) == {"1", "64"}
+    for cells in rows.values():  # batch, torch, exact, exact/torch, int8, int8/torch, [sliced]
+        assert cells[3].endswith("x") and cells[5].endswith("x") and float(cells[3][:-1]) > 0 and float(cells[5][:-1]) > 0
