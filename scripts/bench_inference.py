@@ -30,23 +30,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bilstm_clf.data.download import find_benchmark_file  # noqa: E402
 from bilstm_clf.data.readers import read_examples  # noqa: E402
 from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
+from bilstm_clf.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.export import ExportSource, library_versions, source_from_checkpoint, write_bundle  # noqa: E402
 from bilstm_clf.inference import ROWS_PER_RUN, Classifier  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
-
-
-def find_sst2(explicit: str | None) -> Path:
-    candidates = [Path(explicit)] if explicit else [
-        ROOT / "data" / "sst2",
-        Path(os.environ.get("BILSTM_CLF_DATA_MIRROR", ROOT.parent / "shared" / "datasets")) / "sst2",
-        Path("/work/shared/datasets/sst2"),
-    ]
-    for path in candidates:
-        if (path / "test.tsv").is_file():
-            return path
-    raise SystemExit(f"SST-2 test.tsv not found in {', '.join(map(str, candidates))}; pass --data-dir")
 
 
 def random_source(sst2: Path, args) -> ExportSource:
@@ -94,6 +84,7 @@ def sentences_per_second(predict, texts: list[str], batch_size: int) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
+@exit_on_user_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="directory with SST-2 train.tsv and test.tsv")
@@ -110,7 +101,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N test sentences (smoke tests)")
     args = parser.parse_args()
 
-    sst2 = find_sst2(args.data_dir)
+    explicit = Path(args.data_dir) / "test.tsv" if args.data_dir else None
+    sst2 = find_benchmark_file(Path("sst2") / "test.tsv", ROOT, explicit, hint="pass --data-dir").parent
     texts = [ex.text for ex in read_examples(sst2 / "test.tsv", format="tsv", text_field="sentence", label_field="label")]
     texts = texts[: args.limit] if args.limit else texts
     source = source_from_checkpoint(args.checkpoint) if args.checkpoint else random_source(sst2, args)

@@ -29,25 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate  # noqa: E402
+from bilstm_clf.data.download import find_benchmark_file  # noqa: E402
 from bilstm_clf.data.readers import read_examples  # noqa: E402
 from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
+from bilstm_clf.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
 PHRASES = Path("sst2") / "phrases_train.tsv"
-
-
-def find_data(path: str | None) -> Path:
-    if path:
-        candidates = [Path(path)]
-    else:
-        candidates = [ROOT / "data" / PHRASES]
-        if os.environ.get("BILSTM_CLF_DATA_MIRROR"):
-            candidates.append(Path(os.environ["BILSTM_CLF_DATA_MIRROR"]) / PHRASES)
-        candidates += [parent / "shared" / "datasets" / PHRASES for parent in ROOT.parents]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    sys.exit(f"error: no data file; tried {', '.join(map(str, candidates))} (pass --data FILE.tsv)")
 
 
 def timed(fn):
@@ -69,6 +57,7 @@ def python_encode(texts: list[str], vocab: dict[str, int]) -> list[list[int]]:
     return [[get(word, 1) for word in text.lower().split()] or [1] for text in texts]
 
 
+@exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="TSV with a sentence column (default: SST-2 phrases)")
@@ -87,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = load_average()
-    path = find_data(args.data)
+    path = find_benchmark_file(PHRASES, ROOT, args.data)
     examples = read_examples(path, format="tsv", text_field="sentence", label_field="label")
     corpus = [ex.text for ex in examples]
     texts = (corpus * (args.sentences // len(corpus) + 1))[: args.sentences]

@@ -52,8 +52,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate  # noqa: E402
+from bilstm_clf.data.download import find_benchmark_file  # noqa: E402
 from bilstm_clf.data.readers import read_examples  # noqa: E402
 from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
+from bilstm_clf.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
 SST2_TRAIN = Path("sst2") / "train.tsv"
@@ -74,20 +76,6 @@ class Workload:
     dataset_sentences: int
     mean_length: float
     max_length: int
-
-
-def find_data(path: str | None) -> Path:
-    if path:
-        candidates = [Path(path)]
-    else:  # data/, the mirror named by $BILSTM_CLF_DATA_MIRROR, a shared/datasets beside any parent
-        candidates = [ROOT / "data" / SST2_TRAIN]
-        if os.environ.get("BILSTM_CLF_DATA_MIRROR"):
-            candidates.append(Path(os.environ["BILSTM_CLF_DATA_MIRROR"]) / SST2_TRAIN)
-        candidates += [parent / "shared" / "datasets" / SST2_TRAIN for parent in ROOT.parents]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    sys.exit(f"error: no data file; tried {', '.join(map(str, candidates))} (pass --data FILE.tsv)")
 
 
 def build_workload(path: Path, batch_size: int, num_batches: int, seed: int) -> Workload:
@@ -386,6 +374,7 @@ RATIOS = [
 ]
 
 
+@exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="TSV with sentence and label columns (default: SST-2 train sentences)")
@@ -422,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
     load_before = load_average()
-    data_path = find_data(args.data)
+    data_path = find_benchmark_file(SST2_TRAIN, ROOT, args.data)
     work = build_workload(data_path, args.batch_size, args.batches, args.seed)
     if len(work.bucketed) < args.batches:
         print(f"note: the data gives only {len(work.bucketed)} full batches", file=sys.stderr)

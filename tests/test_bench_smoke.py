@@ -76,3 +76,13 @@ def test_bench_inference_measures_eager_exact_and_int8_side_by_side():
     assert set(rows) == {"1", "64"}
     for cells in rows.values():  # batch, torch, exact, exact/torch, int8, int8/torch, [sliced]
         assert cells[3].endswith("x") and cells[5].endswith("x") and float(cells[3][:-1]) > 0 and float(cells[5][:-1]) > 0
+
+
+@pytest.mark.parametrize(("script", "args", "tried"), [
+    ("bench_tokenize.py", ["--data", "{d}/missing.tsv"], "{d}/missing.tsv (pass --data FILE.tsv)"),
+    ("bench_inference.py", ["--data-dir", "{d}"], "{d}/test.tsv (pass --data-dir)"),
+])
+def test_bench_scripts_name_a_missing_data_file_in_one_line(script, args, tried, tmp_path):
+    result = run_cli([f"scripts/{script}", *(a.format(d=tmp_path) for a in args)], cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: no data file; tried " + tried.format(d=tmp_path)

@@ -126,6 +126,23 @@ def materialise(
     return target
 
 
+def find_benchmark_file(relative: str | Path, project_root: Path, explicit: str | Path | None = None, hint: str = "pass --data FILE.tsv") -> Path:
+    """For the benchmark scripts: ``explicit`` when given; else ``data/<relative>`` in the project,
+    the mirror named by $BILSTM_CLF_DATA_MIRROR, then a ``shared/datasets`` beside any parent of
+    the project. A UserError lists every place tried."""
+    if explicit:
+        candidates = [Path(explicit)]
+    else:
+        candidates = [project_root / "data" / relative]
+        if os.environ.get("BILSTM_CLF_DATA_MIRROR"):
+            candidates.append(Path(os.environ["BILSTM_CLF_DATA_MIRROR"]) / relative)
+        candidates += [parent / "shared" / "datasets" / relative for parent in project_root.parents]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"no data file; tried {', '.join(map(str, candidates))} ({hint})")
+
+
 def default_mirror() -> str | None:
     """$BILSTM_CLF_DATA_MIRROR, else ``../shared/datasets`` when it exists (this project's machines)."""
     env = os.environ.get("BILSTM_CLF_DATA_MIRROR")
