@@ -111,20 +111,27 @@ def _run_label(name: str) -> str:
     return number if number.isdigit() and len(Path(name).parts) == 1 else name
 
 
+def split_overrides(finished: list[Run], exclude: str | None = None) -> tuple[list[str], list[str]]:
+    """(override keys whose values differ between runs, the lines naming the shared ones above a
+    table: none when no key is shared)."""
+    keys = list(dict.fromkeys(k for run in finished for k in run.overrides if k != exclude))
+    varying = [k for k in keys if len({run.overrides.get(k) for run in finished}) > 1]
+    shared = [k for k in keys if k not in varying]
+    if not shared:
+        return varying, []
+    return varying, ["Shared overrides: " + " ".join(f"`{k}={finished[0].overrides[k]}`" for k in shared), ""]
+
+
 def render(runs: list[Run], sort_by: str | None = None) -> str:
     finished = [run for run in runs if run.metrics is not None]
     unfinished = [run for run in runs if run.metrics is None]
-    keys = list(dict.fromkeys(k for run in finished for k in run.overrides))
-    varying = [k for k in keys if len({run.overrides.get(k) for run in finished}) > 1]
-    shared = [k for k in keys if k not in varying]
+    varying, shared_line = split_overrides(finished)
     columns = metric_columns(finished)
     if sort_by is not None:
         missing = float("-inf")
         finished = sorted(finished, key=lambda r: r.metrics.get(sort_by) if isinstance(r.metrics.get(sort_by), (int, float)) else missing, reverse=True)
 
-    lines = []
-    if shared:
-        lines += ["Shared overrides: " + " ".join(f"`{k}={finished[0].overrides[k]}`" for k in shared), ""]
+    lines = [*shared_line]
     header = ["run", *varying, *columns]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] * (1 + len(varying)) + ["---:"] * len(columns)) + "|")
@@ -150,17 +157,13 @@ def render_over(runs: list[Run], over: str, percent: bool = False) -> str:
     """One row per group of finished runs that share every override but ``over``: the number of
     runs, the values of ``over`` they cover, then mean ± std of each metric."""
     finished = [run for run in runs if run.metrics is not None]
-    keys = list(dict.fromkeys(k for run in finished for k in run.overrides if k != over))
-    varying = [k for k in keys if len({run.overrides.get(k) for run in finished}) > 1]
-    shared = [k for k in keys if k not in varying]
+    varying, shared_line = split_overrides(finished, exclude=over)
     columns = metric_columns(finished)
     groups: dict[tuple[str, ...], list[Run]] = {}
     for run in finished:
         groups.setdefault(tuple(run.overrides.get(k, "") for k in varying), []).append(run)
 
-    lines = []
-    if shared:
-        lines += ["Shared overrides: " + " ".join(f"`{k}={finished[0].overrides[k]}`" for k in shared), ""]
+    lines = [*shared_line]
     lines.append("| " + " | ".join([*varying, "runs", over, *columns]) + " |")
     lines.append("|" + "|".join(["---"] * len(varying) + ["---:", "---"] + ["---:"] * len(columns)) + "|")
     for group, members in groups.items():
