@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from bilstm_clf.errors import DataError, UserError, exit_on_user_error
-from bilstm_clf.inference import Classifier
+from bilstm_clf.common.errors import DataError, UserError, exit_on_user_error
+from bilstm_clf.serving.runtime import Classifier
 
 INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
 OUTPUT_FORMATS = ("jsonl", "table")

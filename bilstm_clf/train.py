@@ -10,14 +10,14 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bilstm_clf.atomic import write_json_atomic, write_text_atomic
-from bilstm_clf.config_checks import check_run_config, probe_optimizer
-from bilstm_clf.errors import ConfigError
-from bilstm_clf.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
+from bilstm_clf.common.atomic import write_json_atomic, write_text_atomic
+from bilstm_clf.common.config_checks import check_run_config, probe_optimizer
+from bilstm_clf.common.errors import ConfigError
+from bilstm_clf.training.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
 
 log = logging.getLogger("bilstm_clf.train")
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+from bilstm_clf.configs import CONFIG_DIR
 
 
 def class_weights(setting, counts) -> list[float] | None:
@@ -40,7 +40,7 @@ def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
     emb = cfg.get("embeddings") or {}
     if not emb.get("source"):
         return None
-    itos = datamodule.encoder.itos()
+    itos = datamodule.tokenizer.itos()
     vectors = load_vectors(emb.source, emb.get("path"), emb.get("words"), vocab=itos, lowercase_fallback=emb.get("lowercase_fallback", True))
     matrix, coverage = embedding_matrix(
         itos,
@@ -100,9 +100,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from bilstm_clf.checkpoint_io import AtomicCheckpointIO
-    from bilstm_clf.lit_module import SentenceClassifierModule
-    from bilstm_clf.tb_reports import log_final_hparams
+    from bilstm_clf.training.checkpoint_io import AtomicCheckpointIO
+    from bilstm_clf.training.lit_module import SentenceClassifierModule
+    from bilstm_clf.training.tb_reports import log_final_hparams
 
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
@@ -129,14 +129,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         monitor=cfg.monitor,
         class_weights=class_weights(cfg.get("class_weights"), datamodule.class_counts()),
         label_smoothing=cfg.label_smoothing,
-        tokenizer_json=datamodule.encoder.to_json(),
+        tokenizer_json=datamodule.tokenizer.to_json(),
     )
 
     callbacks = [instantiate_checked(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     if pretrained is not None:
         import torch
 
-        from bilstm_clf.callbacks import UnfreezeEmbeddings
+        from bilstm_clf.training.callbacks import UnfreezeEmbeddings
 
         with torch.no_grad():
             module.model.embedding.weight.copy_(torch.from_numpy(pretrained[0]))
@@ -154,7 +154,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     _refuse_local_ddp_sweep(trainer)
     if trainer.is_global_zero:  # DDP runs this function once per rank
-        write_text_atomic(output_dir / "tokenizer.json", datamodule.encoder.to_json())
+        write_text_atomic(output_dir / "tokenizer.json", datamodule.tokenizer.to_json())
         write_json_atomic(output_dir / "labels.json", list(datamodule.label_names))
 
     # weights_only=True: tensors and plain containers only, never arbitrary pickles
@@ -189,7 +189,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if pretrained is not None:
         metrics["embedding_coverage"] = str(pretrained[1])
     if trainer.is_global_zero:
-        from bilstm_clf.export import export_after_training
+        from bilstm_clf.exporting.bundle_writer import export_after_training
 
         metrics.update(export_after_training(cfg, best_path, module, metrics))
         write_json_atomic(output_dir / "metrics.json", metrics)

@@ -6,7 +6,7 @@
 Both sides start from raw text and end with probabilities: tokenise (the same tokenizer.json),
 pad, run the model, softmax. Eager torch runs the checkpoint's model as training built it
 (``--encoder``, default padded) under ``torch.inference_mode``; the bundles run through
-``bilstm_clf.inference.Classifier``: the exact (float) bundle that export writes by default and
+``bilstm_clf.serving.runtime.Classifier``: the exact (float) bundle that export writes by default and
 the ``--quantize int8`` one, whose probability differences and changed labels are printed too. Both use the same number of threads. Repeats are
 interleaved (torch, onnx, torch, onnx, ...) so a busy machine slows both alike; the median is
 reported. Without ``--checkpoint`` the model is randomly initialised: speed does not depend on
@@ -32,16 +32,17 @@ sys.path.insert(0, str(ROOT))
 
 from bilstm_clf.data.download import find_benchmark_file  # noqa: E402
 from bilstm_clf.data.readers import read_examples  # noqa: E402
-from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
-from bilstm_clf.errors import exit_on_user_error  # noqa: E402
-from bilstm_clf.export import ExportSource, library_versions, source_from_checkpoint, write_bundle  # noqa: E402
-from bilstm_clf.inference import ROWS_PER_RUN, Classifier  # noqa: E402
+from bilstm_clf.data.tokenizer import Tokenizer  # noqa: E402
+from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
+from bilstm_clf.common.bundle import library_versions  # noqa: E402
+from bilstm_clf.exporting.bundle_writer import ExportSource, source_from_checkpoint, write_bundle  # noqa: E402
+from bilstm_clf.serving.runtime import ROWS_PER_RUN, Classifier  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
 
 def random_source(sst2: Path, args) -> ExportSource:
     train = read_examples(sst2 / "train.tsv", format="tsv", text_field="sentence", label_field="label")
-    encoder = TextEncoder.build((ex.text for ex in train), lowercase=True, style="whitespace", max_length=200)
+    encoder = Tokenizer.build((ex.text for ex in train), lowercase=True, style="whitespace", max_length=200)
     torch.manual_seed(0)
     config = dict(vocab_size=encoder.vocab_size, num_classes=2, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
                   num_layers=args.num_layers, bidirectional=True, pooling=args.pooling, encoder=args.encoder)
@@ -53,10 +54,10 @@ class EagerTorch:
     def __init__(self, source: ExportSource, encoder_kind: str):
         self.model = BiLSTMClassifier(**{**source.model_config, "encoder": encoder_kind}).eval()
         self.model.load_state_dict(source.state_dict)
-        self.encoder = TextEncoder.from_json(source.tokenizer_json)
+        self.tokenizer = Tokenizer.from_json(source.tokenizer_json)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        return self.run(self.encoder.encode_batch(texts))
+        return self.run(self.tokenizer.encode_batch(texts))
 
     def run(self, ids: list[list[int]]) -> np.ndarray:
         lengths = torch.tensor([len(r) for r in ids])
@@ -68,7 +69,7 @@ class EagerTorch:
 
     def sliced(self, texts: list[str]) -> np.ndarray:
         """The bundle runtime's batching in torch: sort by length, run ROWS_PER_RUN rows at a time."""
-        ids = self.encoder.encode_batch(texts)
+        ids = self.tokenizer.encode_batch(texts)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = np.empty((len(ids), self.model.head.out_features), np.float32)
         for start in range(0, len(ids), ROWS_PER_RUN):

@@ -5,8 +5,8 @@ training step they feed, in one run.
     python scripts/bench_tokenize.py                 # SST-2 phrases repeated to 1M sentences
     python scripts/bench_tokenize.py --quick         # seconds (smoke test)
 
-Measures: building the vocabulary (TextEncoder.build on the corpus), encoding N sentences with
-TextEncoder.encode_batch (HF tokenizers, Rust, all cores) and, for comparison, with tokenizers'
+Measures: building the vocabulary (Tokenizer.build on the corpus), encoding N sentences with
+Tokenizer.encode_batch (HF tokenizers, Rust, all cores) and, for comparison, with tokenizers'
 encode_batch_fast and with plain Python (str.split + dict lookups); building EncodedDataset; one epoch of the training DataLoader
 (BucketBatchSampler + PadCollate) per batch; and the default model's training step on the same
 batches (E300 H256, batch 64, hand-written loop), so the last lines say what share of a step
@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate  # noqa: E402
 from bilstm_clf.data.download import find_benchmark_file  # noqa: E402
 from bilstm_clf.data.readers import read_examples  # noqa: E402
-from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
-from bilstm_clf.errors import exit_on_user_error  # noqa: E402
+from bilstm_clf.data.tokenizer import Tokenizer  # noqa: E402
+from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
 PHRASES = Path("sst2") / "phrases_train.tsv"
@@ -81,16 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     corpus = [ex.text for ex in examples]
     texts = (corpus * (args.sentences // len(corpus) + 1))[: args.sentences]
 
-    encoder, build_s = timed(lambda: TextEncoder.build(corpus, style="whitespace", lowercase=True))
+    encoder, build_s = timed(lambda: Tokenizer.build(corpus, style="whitespace", lowercase=True))
     ids, encode_s = timed(lambda: encoder.encode_batch(texts))
     tokens = sum(len(x) for x in ids)
-    fast = getattr(encoder.tokenizer, "encode_batch_fast", None)  # tokenizers >= 0.20: no offsets
+    fast = getattr(encoder.hf, "encode_batch_fast", None)  # tokenizers >= 0.20: no offsets
     fast_s = None
     if fast:
         fast_encodings, fast_s = timed(lambda: fast(texts))
         assert [e.ids or [1] for e in fast_encodings[: len(corpus)]] == ids[: len(corpus)], "encode_batch_fast must give the same ids"
         del fast_encodings
-    vocab = encoder.tokenizer.get_vocab()
+    vocab = encoder.hf.get_vocab()
     python_ids, python_s = timed(lambda: python_encode(texts, vocab))
     assert python_ids[: len(corpus)] == ids[: len(corpus)], "the Python baseline must encode identically"
     labels = [0] * len(ids)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "| stage | time | throughput |",
         "|---|---:|---:|",
         f"| build vocabulary ({len(corpus):,} sentences, {encoder.vocab_size:,} words) | {build_s:.2f} s | {len(corpus) / build_s:,.0f} sentences/s |",
-        f"| TextEncoder.encode_batch, {n:,} sentences | {encode_s:.2f} s | {n / encode_s:,.0f} sentences/s, {tokens / encode_s:,.0f} tokens/s |",
+        f"| Tokenizer.encode_batch, {n:,} sentences | {encode_s:.2f} s | {n / encode_s:,.0f} sentences/s, {tokens / encode_s:,.0f} tokens/s |",
         *([f"| tokenizers encode_batch_fast (no offsets, Encoding objects only), {n:,} sentences | {fast_s:.2f} s | {n / fast_s:,.0f} sentences/s |"] if fast_s else []),
         f"| plain Python split + dict (whitespace style only), {n:,} sentences | {python_s:.2f} s | {n / python_s:,.0f} sentences/s |",
         f"| EncodedDataset, {n:,} sentences | {dataset_s:.2f} s | {n / dataset_s:,.0f} sentences/s |",

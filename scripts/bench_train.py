@@ -54,8 +54,8 @@ sys.path.insert(0, str(ROOT))
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate  # noqa: E402
 from bilstm_clf.data.download import find_benchmark_file  # noqa: E402
 from bilstm_clf.data.readers import read_examples  # noqa: E402
-from bilstm_clf.data.tokenizer import TextEncoder  # noqa: E402
-from bilstm_clf.errors import exit_on_user_error  # noqa: E402
+from bilstm_clf.data.tokenizer import Tokenizer  # noqa: E402
+from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
 SST2_TRAIN = Path("sst2") / "train.tsv"
@@ -80,7 +80,7 @@ class Workload:
 
 def build_workload(path: Path, batch_size: int, num_batches: int, seed: int) -> Workload:
     examples = read_examples(path, format="tsv", text_field="sentence", label_field="label")
-    encoder = TextEncoder.build((ex.text for ex in examples), style="whitespace", lowercase=True)
+    encoder = Tokenizer.build((ex.text for ex in examples), style="whitespace", lowercase=True)
     labels = sorted({ex.label for ex in examples})
     dataset = EncodedDataset(encoder.encode_batch([ex.text for ex in examples]), [labels.index(ex.label) for ex in examples])
     collate = PadCollate(pad_id=0)
@@ -127,7 +127,9 @@ def loader(batches) -> DataLoader:
 def compose_config(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+    from bilstm_clf.configs import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose("train", overrides=["data=custom", *overrides])
 
 
@@ -213,7 +215,7 @@ class Bench:
         from hydra.utils import instantiate
 
         from bilstm_clf.data.datamodule import TextClassificationDataModule
-        from bilstm_clf.lit_module import SentenceClassifierModule
+        from bilstm_clf.training.lit_module import SentenceClassifierModule
 
         device = self.device
 

@@ -69,7 +69,7 @@ CASES = [
 
 # Config mistakes, run through the CLI against a good data set: (id, overrides, one-line error regex).
 CONFIG_CASES = [
-    ("unknown_pooling", ["model.pooling=min"], r"config model\.pooling='min': expected one of last, mean, max, attention$"),
+    ("unknown_pooling", ["model.pooling=min"], r"config model\.pooling='min': expected one of attention, last, mean, max$"),
     ("unknown_optimizer", ["optimizer=adamx"], r"config optimizer='adamx': did you mean 'adam'\? expected one of adam, adamw, sgd$"),
     ("optimizer_target", ["optimizer._target_=torch.optim.Adamx"], r"config optimizer\._target_='torch\.optim\.Adamx': cannot import it; .* optimizer=adam\|adamw\|sgd$"),
     ("negative_lr", ["optimizer.lr=-1"], r"config optimizer\.lr=-1: Adam rejected it: Invalid learning rate: -1$"),

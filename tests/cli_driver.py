@@ -23,7 +23,7 @@ def run_one(argv: list[str]) -> dict:
     from hydra.core.global_hydra import GlobalHydra
 
     from bilstm_clf import train
-    from bilstm_clf.run_dir import RESUME_ENV
+    from bilstm_clf.training.run_dir import RESUME_ENV
 
     GlobalHydra.instance().clear()
     os.environ.pop(RESUME_ENV, None)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from bilstm_clf.data.tokenizer import TextEncoder
-from bilstm_clf.lit_module import CHECKPOINT_KEY
+from bilstm_clf.data.tokenizer import Tokenizer
+from bilstm_clf.training.lit_module import CHECKPOINT_KEY
 from bilstm_clf.models import BiLSTMClassifier
 
 CORPUS = [
@@ -26,7 +26,7 @@ def model_config(vocab_size: int, num_classes: int = 2, **overrides) -> dict:
     return config
 
 
-def save_checkpoint(path: Path, tokenizer: TextEncoder, labels: list[str], seed: int = 0, **overrides) -> tuple[Path, BiLSTMClassifier]:
+def save_checkpoint(path: Path, tokenizer: Tokenizer, labels: list[str], seed: int = 0, **overrides) -> tuple[Path, BiLSTMClassifier]:
     """A checkpoint laid out as train.py's Lightning checkpoints are, from a randomly initialised model.
     The head is scaled up so probabilities spread well away from uniform."""
     torch.manual_seed(seed)
@@ -46,5 +46,5 @@ def save_checkpoint(path: Path, tokenizer: TextEncoder, labels: list[str], seed:
     return path, model
 
 
-def tiny_encoder(max_length: int | None = 12) -> TextEncoder:
-    return TextEncoder.build(CORPUS, lowercase=True, style="basic_english", max_length=max_length)
+def tiny_encoder(max_length: int | None = 12) -> Tokenizer:
+    return Tokenizer.build(CORPUS, lowercase=True, style="basic_english", max_length=max_length)

@@ -10,12 +10,12 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from bilstm_clf import config_checks as check
+from bilstm_clf.common import config_checks as check
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
-from bilstm_clf.data.tokenizer import STYLES, TextEncoder
-from bilstm_clf.errors import ConfigError, DataError
+from bilstm_clf.data.tokenizer import STYLES, Tokenizer
+from bilstm_clf.common.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
 
-        self.encoder: TextEncoder | None = None
+        self.tokenizer: Tokenizer | None = None
         self.label_names: list[str] = []
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, EncodedDataset] = {}
@@ -117,9 +117,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
             if split in self.examples:
                 self.examples[split] = self._known_labels(split, self.examples[split], label_ids)
 
-        self.encoder = TextEncoder.build((ex.text for ex in train), **self.tokenizer_options)
+        self.tokenizer = Tokenizer.build((ex.text for ex in train), **self.tokenizer_options)
         for split, rows in self.examples.items():
-            ids = self.encoder.encode_batch([ex.text for ex in rows])
+            ids = self.tokenizer.encode_batch([ex.text for ex in rows])
             self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
         for report in self.reports.values():
             log.info("read %s", report.summary())
@@ -127,7 +127,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
             "%s: %s; vocabulary %d words; %d classes",
             self.name,
             ", ".join(f"{k} {len(v)}" for k, v in self.datasets.items()),
-            self.encoder.vocab_size,
+            self.tokenizer.vocab_size,
             len(self.label_names),
         )
 
@@ -190,8 +190,8 @@ class TextClassificationDataModule(pl.LightningDataModule):
     # --- facts the model needs -------------------------------------------------------------
     @property
     def vocab_size(self) -> int:
-        assert self.encoder is not None, "call setup() first"
-        return self.encoder.vocab_size
+        assert self.tokenizer is not None, "call setup() first"
+        return self.tokenizer.vocab_size
 
     @property
     def num_classes(self) -> int:

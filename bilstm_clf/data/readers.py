@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bilstm_clf.errors import DataError
+from bilstm_clf.common.errors import DataError
 
 FORMATS = ("tsv", "csv", "jsonl")
 BAD_ROW_POLICIES = ("error", "skip")

@@ -11,7 +11,8 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+from tokenizers import Regex, normalizers, pre_tokenizers
+from tokenizers import Tokenizer as HFTokenizer
 from tokenizers.models import WordLevel
 from tokenizers.trainers import WordLevelTrainer
 
@@ -48,11 +49,11 @@ def _normalizer(lowercase: bool, style: str):
     return normalizers.Sequence(steps)
 
 
-class TextEncoder:
+class Tokenizer:
     """Texts to word ids. Id 0 is ``<pad>``, 1 is ``<unk>``; an empty text encodes as ``[<unk>]``."""
 
-    def __init__(self, tokenizer: Tokenizer):
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: HFTokenizer):
+        self.hf = tokenizer
         self.pad_id = tokenizer.token_to_id(PAD)
         self.unk_id = tokenizer.token_to_id(UNK)
         if (self.pad_id, self.unk_id) != (0, 1):
@@ -68,13 +69,13 @@ class TextEncoder:
         min_freq: int = 1,
         max_size: int | None = None,
         max_length: int | None = None,
-    ) -> TextEncoder:
+    ) -> Tokenizer:
         """Fit the vocabulary on ``texts`` (the training split only).
 
         ``max_size`` counts words without the specials; ties in frequency are broken
         alphabetically, so the same data always gives the same ids.
         """
-        tokenizer = Tokenizer(WordLevel(unk_token=UNK))
+        tokenizer = HFTokenizer(WordLevel(unk_token=UNK))
         tokenizer.normalizer = _normalizer(lowercase, style)
         tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         trainer = WordLevelTrainer(
@@ -90,27 +91,27 @@ class TextEncoder:
 
     # --- encoding -------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
-        return self.tokenizer.encode(text).tokens
+        return self.hf.encode(text).tokens
 
     def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text).ids or [self.unk_id]
+        return self.hf.encode(text).ids or [self.unk_id]
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         # encode_batch runs in Rust across threads: ~1M short sentences in seconds.
-        return [enc.ids or [self.unk_id] for enc in self.tokenizer.encode_batch(list(texts))]
+        return [enc.ids or [self.unk_id] for enc in self.hf.encode_batch(list(texts))]
 
     # --- vocabulary -----------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:
-        return self.tokenizer.get_vocab_size()
+        return self.hf.get_vocab_size()
 
     @property
     def max_length(self) -> int | None:
-        trunc = self.tokenizer.truncation
+        trunc = self.hf.truncation
         return trunc["max_length"] if trunc else None
 
     def itos(self) -> list[str]:
-        vocab = self.tokenizer.get_vocab()
+        vocab = self.hf.get_vocab()
         words = [""] * len(vocab)
         for word, idx in vocab.items():
             words[idx] = word
@@ -118,17 +119,17 @@ class TextEncoder:
 
     # --- persistence ----------------------------------------------------------------------
     def to_json(self) -> str:
-        return self.tokenizer.to_str()
+        return self.hf.to_str()
 
     @classmethod
-    def from_json(cls, text: str) -> TextEncoder:
-        return cls(Tokenizer.from_str(text))
+    def from_json(cls, text: str) -> Tokenizer:
+        return cls(HFTokenizer.from_str(text))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> TextEncoder:
+    def load(cls, path: str | Path) -> Tokenizer:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 

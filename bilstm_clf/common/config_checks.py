@@ -1,0 +1,205 @@
+"""Checks of config values: each failure is a ``ConfigError`` naming the key, the value and what is valid.
+
+Torch-free at import: values are checked before anything heavy runs, so a typo answers in a second
+(``probe_optimizer`` imports torch when it is called).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bilstm_clf.common.errors import ConfigError, UserError
+
+# Metrics that can pick the best checkpoint. The callbacks and the plateau scheduler use mode=max,
+# so a loss here would silently keep the worst checkpoint: it is refused instead.
+MONITORS = ("val/acc", "val/f1_macro")
+SCHEDULER_INTERVALS = ("epoch", "step")
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive_int(key: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not is_int(value) or value < 1:
+        raise ConfigError(key, value, "must be a positive integer" + (" or null" if optional else ""))
+
+
+def non_negative_int(key: str, value: Any) -> None:
+    if not is_int(value) or value < 0:
+        raise ConfigError(key, value, "must be an integer >= 0")
+
+
+def integer(key: str, value: Any) -> None:
+    if not is_int(value):
+        raise ConfigError(key, value, "must be an integer")
+
+
+def boolean(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "must be true or false")
+
+
+def fraction(key: str, value: Any, *, low_open: bool = True, high_open: bool = True) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
+    if not ok:
+        low, high = "(" if low_open else "[", ")" if high_open else "]"
+        raise ConfigError(key, value, f"must be a number in {low}0, 1{high}")
+
+
+def probability(key: str, value: Any) -> None:
+    """A dropout rate: [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ConfigError(key, value, "must be a probability in [0, 1)")
+
+
+def choice(key: str, value: Any, choices: Sequence[Any], *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if value not in choices:
+        raise ConfigError(key, value, f"expected one of {', '.join(map(str, choices))}" + (" or null" if optional else ""))
+
+
+def text_encoding(key: str, value: Any) -> None:
+    try:
+        ok = isinstance(value, str) and bool("x".encode(value))  # LookupError for base64, rot13 ...
+    except LookupError:
+        ok = False
+    if not ok:
+        raise ConfigError(key, value, "unknown text encoding; for example utf-8, latin-1, cp1252, utf-16")
+
+
+def column(key: str, value: Any) -> None:
+    if not (isinstance(value, str) and value) and not (is_int(value) and value >= 0):
+        raise ConfigError(key, value, "must be a column name (or JSONL key) or a 0-based column index")
+
+
+def filename(key: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, value, "must be a file name" + (" or null" if optional else ""))
+
+
+def check_run_config(cfg: Any) -> None:
+    """Top-level values of ``configs/train.yaml`` that nothing else checks before training starts."""
+    integer("seed", cfg.get("seed"))
+    choice("monitor", cfg.get("monitor"), MONITORS)
+    ls = cfg.get("label_smoothing", 0.0)
+    fraction("label_smoothing", ls, low_open=False)
+    choice("scheduler_interval", cfg.get("scheduler_interval", "epoch"), SCHEDULER_INTERVALS)
+    weights = cfg.get("class_weights")
+    if isinstance(weights, str) and weights != "balanced":
+        raise ConfigError("class_weights", weights, "expected null, balanced or a list of numbers")
+    if weights is not None and not isinstance(weights, str):
+        try:
+            values = [float(w) for w in weights]
+        except (TypeError, ValueError):
+            raise ConfigError("class_weights", weights, "expected null, balanced or a list of numbers") from None
+        if any(not v > 0 for v in values):
+            raise ConfigError("class_weights", weights, "weights must be positive numbers")
+    ckpt = cfg.get("ckpt_path")
+    if ckpt == "last":  # bilstm_clf.training.run_dir.FreshRunDir resolves it when the run to resume has one
+        raise ConfigError("ckpt_path", ckpt, "no checkpoints/last.ckpt in that run; set hydra.run.dir=<the run to resume>, or ckpt_path=<a .ckpt file>")
+    if ckpt is not None and not Path(str(ckpt)).is_file():
+        raise ConfigError("ckpt_path", ckpt, "no such checkpoint file; give a .ckpt path, 'last' or null")
+    check_trainer_config(cfg.get("trainer") or {})
+    check_model_config(cfg.get("model") or {})
+    check_export_config(cfg.get("export") or {})
+
+
+def check_export_config(export: Any) -> None:
+    """configs/export: checked up front, since the export runs only after training."""
+    for name in ("enabled", "force"):
+        if name in export:
+            boolean(f"export.{name}", export.get(name))
+    from bilstm_clf.exporting.onnx_export import EXPORTERS, QUANTIZATIONS  # torch-free at import
+
+    choice("export.exporter", export.get("exporter", "auto"), EXPORTERS)
+    choice("export.quantize", export.get("quantize") or "none", QUANTIZATIONS)
+    if export.get("enabled") and not (isinstance(export.get("dir"), str) and export.get("dir").strip()):
+        raise ConfigError("export.dir", export.get("dir"), "must be a directory path")
+
+
+def check_trainer_config(trainer: Any) -> None:
+    """Numbers Lightning asserts on mid-fit rather than checking up front."""
+    for name in ("max_epochs", "min_epochs"):
+        value = trainer.get(name)
+        if value is not None and (not is_int(value) or value < -1):
+            raise ConfigError(f"trainer.{name}", value, "must be an integer >= -1 (-1: no limit) or null")
+    if "log_every_n_steps" in trainer:
+        positive_int("trainer.log_every_n_steps", trainer.get("log_every_n_steps"), optional=True)
+    if "num_sanity_val_steps" in trainer:
+        value = trainer.get("num_sanity_val_steps")
+        if not is_int(value) or value < -1:
+            raise ConfigError("trainer.num_sanity_val_steps", value, "must be an integer >= -1")
+    for name in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
+        value = trainer.get(name)
+        ok = value is None or (is_int(value) and value >= 0) or (isinstance(value, float) and 0.0 <= value <= 1.0)
+        if not ok:
+            raise ConfigError(f"trainer.{name}", value, "must be a fraction in [0, 1] or a whole number of batches")
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip < 0):
+        raise ConfigError("trainer.gradient_clip_val", clip, "must be a number >= 0 or null")
+
+
+def check_model_config(model: Any) -> None:
+    """configs/model: every BiLSTMClassifier argument, before any data is read. The model itself
+    raises plain ValueErrors and knows no config keys."""
+    from bilstm_clf.models.lstm import ENCODERS  # the registries import torch: only when asked
+    from bilstm_clf.models.pooling import MERGE_MODES, POOLINGS
+
+    for name in ("embedding_dim", "hidden_size", "num_layers", "attention_size"):
+        if name in model:
+            positive_int(f"model.{name}", model.get(name))
+    for name in ("embedding_dropout", "lstm_dropout", "output_dropout"):
+        if name in model:
+            probability(f"model.{name}", model.get(name))
+    if "bidirectional" in model:
+        boolean("model.bidirectional", model.get("bidirectional"))
+    choice("model.pooling", model.get("pooling", "last"), list(POOLINGS))
+    choice("model.merge_mode", model.get("merge_mode", "concat"), MERGE_MODES)
+    choice("model.encoder", model.get("encoder", "padded"), ENCODERS)
+    bias = model.get("forget_bias")
+    if bias is not None and (isinstance(bias, bool) or not isinstance(bias, (int, float))):
+        raise ConfigError("model.forget_bias", bias, "must be a number or null")
+
+
+def probe_optimizer(optimizer_factory, scheduler_factory) -> None:
+    """Build the optimizer and scheduler once on a dummy parameter: a bad value (lr=-1, an unknown
+    argument, an unknown plateau mode) fails here as a config error, not mid-fit as a traceback."""
+    import torch
+
+    try:
+        optimizer = optimizer_factory(params=[torch.nn.Parameter(torch.zeros(1))])
+    except (TypeError, ValueError) as err:
+        raise _rejected("optimizer", optimizer_factory, err) from None
+    if scheduler_factory is not None:
+        try:
+            scheduler = scheduler_factory(optimizer=optimizer)
+            optimizer.step()  # no gradients: changes nothing, but orders the calls as training does
+            scheduler.step(0.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
+        except (TypeError, ValueError, ArithmeticError) as err:
+            raise _rejected("scheduler", scheduler_factory, err) from None
+
+
+def _rejected(group: str, factory, err: Exception) -> UserError:
+    """Name the argument the error is about when the message shows its name or its value."""
+    keywords = dict(getattr(factory, "keywords", {}))
+    target = getattr(getattr(factory, "func", factory), "__qualname__", str(factory))
+    message = str(err)
+    named = [k for k in keywords if re.search(rf"\b{re.escape(k)}\b", message)]
+    valued = [k for k, v in keywords.items() if re.search(rf"(?<![\w.-]){re.escape(str(v))}(?![\w.])", message)]
+    for candidates in (named, valued):
+        if len(candidates) == 1:
+            key = candidates[0]
+            return ConfigError(f"{group}.{key}", keywords[key], f"{target} rejected it: {message}")
+    args = ", ".join(f"{k}={v!r}" for k, v in keywords.items())
+    return UserError(f"config {group}: {target}({args}) rejected its arguments: {message}")

@@ -1,0 +1,134 @@
+"""Write a bundle: a checkpoint (or a run directory's best) in, a bundle directory out, built
+beside the target and renamed into place whole. Also the end-of-training export."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from bilstm_clf.common import bundle
+from bilstm_clf.common.atomic import atomic_directory
+from bilstm_clf.common.errors import UserError
+from bilstm_clf.exporting.checkpoints import (
+    ExportSource,
+    build_model,
+    numeric_metrics,
+    resolve_checkpoint,
+    run_dir_of,
+    run_metadata,
+    source_from_checkpoint,
+    training_metadata,
+)
+from bilstm_clf.exporting.onnx_export import QUANTIZATIONS, export_onnx, quantize_onnx
+
+log = logging.getLogger("bilstm_clf.export")
+
+
+def _check_target(target: Path, force: bool) -> None:
+    if target.is_symlink() or target.is_file():
+        raise UserError(f"{target}: exists and is not a directory; choose another --out")
+    if target.exists():
+        if not force:
+            raise UserError(f"{target}: already exists; pass --force to replace it")
+        if not bundle.is_bundle(target):
+            raise UserError(f"{target}: exists and is not a bundle (no bundle metadata.json); refusing to replace it")
+
+
+def write_bundle(
+    source: ExportSource,
+    target: str | Path,
+    *,
+    force: bool = False,
+    exporter: str = "auto",
+    quantize: str = "none",
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """Export ``source`` into the bundle directory ``target`` (built beside it, then renamed).
+    ``quantize="int8"``: smaller, faster and approximate (see ``quantize_onnx``)."""
+    target = Path(target)
+    if quantize not in QUANTIZATIONS:
+        raise UserError(f"quantize {quantize!r}: expected one of {', '.join(QUANTIZATIONS)}")
+    _check_target(target, force)  # fail before the slow part
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model = build_model(source)
+    # Built beside the target, renamed into place whole; --force swaps atomically (atomic.py).
+    with atomic_directory(target, overwrite=force) as staging:
+        onnx_info = export_onnx(model, staging / bundle.MODEL_FILE, exporter)
+        onnx_info["quantization"] = None
+        if quantize == "int8":
+            onnx_info.update(quantize_onnx(model, staging / bundle.MODEL_FILE))
+        (staging / bundle.TOKENIZER_FILE).write_text(source.tokenizer_json, encoding="utf-8")
+        (staging / bundle.LABELS_FILE).write_text(json.dumps(source.label_names, indent=1) + "\n", encoding="utf-8")
+        metadata = bundle.build_metadata(
+            labels=source.label_names,
+            model_config=source.model_config,
+            onnx=onnx_info,
+            checkpoint=source.checkpoint,
+            training=training or {},
+            metrics=metrics or {},
+        )
+        (staging / bundle.METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+    return target
+
+
+def export_bundle(
+    checkpoint: str | Path,
+    out: str | Path | None = None,
+    *,
+    force: bool = False,
+    exporter: str = "auto",
+    quantize: str = "none",
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """Checkpoint file or run directory in, bundle directory out (default: ``<run dir>/bundle``)."""
+    checkpoint_path = resolve_checkpoint(checkpoint)
+    run_dir = run_dir_of(checkpoint_path)
+    if out is None:
+        out = (run_dir / "bundle") if run_dir is not None else checkpoint_path.with_name(checkpoint_path.stem + "-bundle")
+    _check_target(Path(out), force)
+    found_metrics, found_training = run_metadata(run_dir, checkpoint_path)
+    source = source_from_checkpoint(checkpoint_path)
+    return write_bundle(
+        source,
+        out,
+        force=force,
+        exporter=exporter,
+        quantize=quantize,
+        metrics=metrics if metrics is not None else found_metrics,
+        training=training if training is not None else found_training,
+    )
+
+
+def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, Any]) -> dict[str, Any]:
+    """train.py's end-of-run export (``export.enabled``). Returns keys for metrics.json. A failure
+    is logged, never raised: the run and its checkpoints are already complete."""
+    export_cfg = cfg.get("export") or {}
+    if not export_cfg.get("enabled", False):
+        return {}
+    target = Path(export_cfg.get("dir") or Path(cfg.paths.output_dir) / "bundle")
+    training = {"run_dir": str(Path(cfg.paths.output_dir).resolve()), **training_metadata(cfg)}
+    try:
+        if best_checkpoint:
+            source = source_from_checkpoint(best_checkpoint)
+        else:  # no ModelCheckpoint callback: the weights in memory are what was tested
+            source = ExportSource(
+                state_dict=module.model.state_dict(),
+                model_config=dict(module.hparams.model_config),
+                label_names=list(module.label_names),
+                tokenizer_json=module.tokenizer_json,
+                checkpoint={"path": None, "note": "exported from memory at the end of training"},
+            )
+        write_bundle(source, target, force=bool(export_cfg.get("force", False)), exporter=export_cfg.get("exporter", "auto"),
+                     quantize=str(export_cfg.get("quantize") or "none"), metrics=numeric_metrics(metrics), training=training)
+    except ImportError as err:
+        log.warning("bundle export skipped: %s (pip install 'bilstm-clf[export]')", err)
+        return {"bundle_dir": None, "bundle_error": f"missing dependency: {err}"}
+    except Exception as err:  # noqa: BLE001
+        log.error("bundle export failed: %s", err)
+        return {"bundle_dir": None, "bundle_error": str(err)}
+    log.info("bundle written to %s", target)
+    return {"bundle_dir": str(target)}

@@ -1,0 +1,123 @@
+"""The Hydra entry point, run as users run it."""
+
+import json
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import ROOT, SHARED_DATASETS, run_cli
+
+FAST = ["trainer.max_epochs=2", "callbacks.progress_bar.refresh_rate=0", "model.embedding_dim=16", "model.hidden_size=16"]
+
+
+def test_fast_run_with_overrides_writes_metrics_and_tensorboard(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+         "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "model.pooling=attention",
+         "model.num_layers=2", "optimizer.lr=0.01", f"hydra.run.dir={run_dir}", *FAST],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) >= {"test/acc", "test/f1_macro", "best/val/acc", "best_checkpoint", "tensorboard_log_dir"}
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    assert Path(metrics["best_checkpoint"]).is_file()
+    assert json.loads((run_dir / "labels.json").read_text()) == ["neg", "pos"]
+    assert "test acc" in result.stdout
+
+    events = EventAccumulator(metrics["tensorboard_log_dir"], size_guidance={"tensors": 0, "scalars": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss_epoch", "val/acc", "val/f1_macro", "val/loss", "lr-Adam", "test/acc", "test/f1_macro"} <= scalars
+    # the hparams table holds the real final metrics, not a placeholder
+    hp_values = [e.value for e in events.Scalars("hp/test/acc")]
+    assert hp_values == [pytest.approx(metrics["test/acc"])]
+
+
+def test_config_error_is_one_line_and_exit_2(tiny_dataset, tmp_path):
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+         "data.text_field=sentence", "model.pooling=min", f"hydra.run.dir={tmp_path / 'r'}", *FAST],
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: config model.pooling='min': expected one of attention, last, mean, max"
+
+
+def test_bad_data_error_names_file_and_line(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "train.csv").write_text("text,label\ngood,1\nbad\nok,0\n")
+    result = run_cli(["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={data}", f"hydra.run.dir={tmp_path / 'r'}", *FAST], cwd=ROOT)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{data / 'train.csv'}:3: expected at least 2 fields, found 1" in result.stderr
+
+
+@pytest.mark.skipif(not (SHARED_DATASETS / "trec").is_dir(), reason="needs the TREC mirror")
+def test_trec_with_max_pooling_runs(tmp_path):
+    """The issue's example: data=trec model.pooling=max (2 short epochs, carved validation split)."""
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "data=trec", "model.pooling=max", "trainer.max_epochs=2", "trainer.limit_train_batches=10",
+         "callbacks.progress_bar.refresh_rate=0", f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'r'}"],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "data" / "trec" / "train.tsv").is_file()  # materialised from the mirror
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["dataset"] == "trec" and metrics["test/acc"] > 1 / 6
+    assert json.loads((tmp_path / "r" / "labels.json").read_text()) == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+
+
+def test_pretrained_text_vectors_frozen_then_unfrozen(tiny_dataset, tmp_path):
+    from tests.conftest import NEGATIVE, POSITIVE
+
+    words = sorted({w for s in POSITIVE + NEGATIVE for w in s.split()})
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{w} {' '.join(str((i * 7 + j) % 5 - 2) for j in range(12))}\n" for i, w in enumerate(words[:-3])))
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+         "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "embeddings=text_file",
+         f"embeddings.path={vectors}", "embeddings.freeze=true", "embeddings.unfreeze_at_epoch=1",
+         f"hydra.run.dir={run_dir}", *FAST],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    n = len(words)
+    assert metrics["embedding_coverage"].startswith(f"pretrained vectors cover {n - 3} of {n} vocabulary words")
+    assert "epoch 1: embeddings unfrozen" in result.stderr + result.stdout
+    import torch
+
+    state = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
+    assert state["hyper_parameters"]["model_config"]["embedding_dim"] == 12  # taken from the vectors
+
+
+def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "data=custom",
+         f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv", "data.text_field=sentence",
+         f"paths.log_dir={tmp_path}", "trainer.max_epochs=1", "model.embedding_dim=8", "callbacks.progress_bar.refresh_rate=0"],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (results,) = tmp_path.glob("multiruns/custom/*/optimization_results.yaml")
+    assert "best_params:" in results.read_text() and "model.pooling" in results.read_text()
+    assert len(list(tmp_path.glob("multiruns/custom/*/*/metrics.json"))) == 2
+
+
+def test_training_without_a_logger(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+         "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "logger=none",
+         f"hydra.run.dir={run_dir}", *FAST],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["tensorboard_log_dir"] is None and 0.0 <= metrics["test/acc"] <= 1.0
