@@ -247,7 +247,7 @@ def run_ours(name: str, overrides: list[str], data_dir: Path, work: Path, seeds:
         wall = time.perf_counter() - start
         try:
             metrics = json.loads((out / "metrics.json").read_text()) if code == 0 else {}
-            runs.append({"seed": seed, "wall_s": wall, "log": str(log), "run_dir": metrics.get("run_dir", str(out)),
+            runs.append({"seed": seed, "wall_s": wall, "train_s": metrics.get("train_seconds"), "log": str(log), "run_dir": metrics.get("run_dir", str(out)),
                          **{k: float(metrics[m]) for k, m in (("test_acc", "test/acc"), ("test_f1", "test/f1_macro"), ("dev_acc", "val/acc"))}})
             print(f"  {name} seed {seed}: test acc {runs[-1]['test_acc']:.4f} ({wall:.0f} s)", flush=True)
         except (OSError, ValueError, KeyError, TypeError):
