@@ -125,7 +125,7 @@ def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, 
         write_bundle(source, target, force=bool(export_cfg.get("force", False)), exporter=export_cfg.get("exporter", "auto"),
                      quantize=str(export_cfg.get("quantize") or "none"), metrics=numeric_metrics(metrics), training=training)
     except ImportError as err:
-        log.warning("bundle export skipped: %s (pip install 'bilstm-clf[export]')", err)
+        log.warning("bundle export skipped: %s (pip install 'bilstm-clf[train]')", err)
         return {"bundle_dir": None, "bundle_error": f"missing dependency: {err}"}
     except Exception as err:  # noqa: BLE001
         log.error("bundle export failed: %s", err)
