@@ -81,6 +81,19 @@ def column(key: str, value: Any) -> None:
         raise ConfigError(key, value, "must be a column name (or JSONL key) or a 0-based column index")
 
 
+def label_names(key: str, value: Any) -> None:
+    """null, or a mapping from the files' labels to display names, the names distinct."""
+    if value is None:
+        return
+    try:
+        items = list(value.items())
+    except AttributeError:
+        raise ConfigError(key, value, "must map the files' labels to names, e.g. {0: negative, 1: positive}, or be null") from None
+    names = [v for _, v in items]
+    if not all(isinstance(v, str) and v.strip() for v in names) or len(set(names)) != len(names):
+        raise ConfigError(key, dict(items), "names must be distinct non-empty strings")
+
+
 def filename(key: str, value: Any, *, optional: bool = False) -> None:
     if optional and value is None:
         return

@@ -34,6 +34,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         format: str | None = None,
         text_field: str | int = "sentence",
         label_field: str | int = "label",
+        label_names: dict | None = None,
         has_header: bool = True,
         encoding: str = "utf-8",
         on_bad_row: str = "error",
@@ -52,21 +53,17 @@ class TextClassificationDataModule(pl.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        _check_options(locals())  # the constructor's arguments, by name
+        arguments = dict(locals())  # the constructor's arguments, by name
+        _check_options(arguments)
         self.name = name
         self.data_dir = Path(data_dir)
         self.dataset = dataset
         self.mirror_dir = mirror_dir
         self.files = {"train": train_file, "val": val_file, "test": test_file}
-        self.read_options = dict(
-            format=format,
-            text_field=text_field,
-            label_field=label_field,
-            has_header=has_header,
-            encoding=encoding,
-            on_bad_row=on_bad_row,
-            max_chars=max_chars,
-        )
+        read_keys = ("format", "text_field", "label_field", "has_header", "encoding", "on_bad_row", "max_chars")
+        self.read_options = {k: arguments[k] for k in read_keys}
+        # display names of the files' labels ({"0": "negative", ...}); labels not named keep their own
+        self.display_names = {str(k): str(v) for k, v in (label_names or {}).items()}
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.tokenizer_options = dict(
@@ -79,7 +76,8 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.seed = seed
 
         self.tokenizer: Tokenizer | None = None
-        self.label_names: list[str] = []
+        self.label_names: list[str] = []  # class order; display names where data.label_names gives them
+        self.file_labels: list[str] = []
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, EncodedDataset] = {}
         self.reports: dict[str, ReadReport] = {}  # per split file; skips and cuts are reported at the end
@@ -109,10 +107,11 @@ class TextClassificationDataModule(pl.LightningDataModule):
         test = self._read("test") if self.files["test"] else None
         self.examples = {"train": train, "val": val} | ({"test": test} if test is not None else {})
 
-        self.label_names = label_order(ex.label for ex in train)
-        if len(self.label_names) < 2:
-            raise DataError(self.path("train"), f"the training split has a single class ({self.label_names[0]!r}); need at least 2")
-        label_ids = {label: i for i, label in enumerate(self.label_names)}
+        self.file_labels = label_order(ex.label for ex in train)  # as the files spell them, in class order
+        if len(self.file_labels) < 2:
+            raise DataError(self.path("train"), f"the training split has a single class ({self.file_labels[0]!r}); need at least 2")
+        self.label_names = [self.display_names.get(label, label) for label in self.file_labels]
+        label_ids = {label: i for i, label in enumerate(self.file_labels)}
         for split in ("val", "test"):
             if split in self.examples:
                 self.examples[split] = self._known_labels(split, self.examples[split], label_ids)
@@ -157,7 +156,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
             if ex.label in label_ids:
                 kept.append(ex)
                 continue
-            problem = f"label {ex.label!r} does not occur in the training split (labels: {', '.join(self.label_names)})"
+            problem = f"label {ex.label!r} does not occur in the training split (labels: {', '.join(self.file_labels)})"
             if self.read_options["on_bad_row"] == "error":
                 raise DataError(self.path(source), problem + SKIP_HINT, line=ex.line)
             self.reports[source].skip(ex.line, problem)
@@ -279,6 +278,7 @@ def _check_options(options: dict) -> None:
     check.choice(key("format"), options["format"], FORMATS, optional=True)
     check.column(key("text_field"), options["text_field"])
     check.column(key("label_field"), options["label_field"])
+    check.label_names(key("label_names"), options["label_names"])
     check.boolean(key("has_header"), options["has_header"])
     check.text_encoding(key("encoding"), options["encoding"])
     check.choice(key("on_bad_row"), options["on_bad_row"], BAD_ROW_POLICIES)
