@@ -14,6 +14,7 @@ from bilstm_clf.common.atomic import write_json_atomic, write_text_atomic
 from bilstm_clf.common.config_checks import check_run_config, probe_optimizer
 from bilstm_clf.common.errors import ConfigError
 from bilstm_clf.training.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
+from bilstm_clf.training.run_report import errors_into_run_log, print_summary
 
 log = logging.getLogger("bilstm_clf.train")
 
@@ -197,32 +198,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for lg in trainer.loggers:
             log_final_hparams(lg, _flat_hparams(cfg), final)
             lg.finalize("success")
-        _print_summary(metrics, cfg.monitor, datamodule.data_report())
+        no_test = "test=false" if not cfg.get("test", True) else "data.test_file is null"
+        print_summary(metrics, cfg.monitor, datamodule.data_report(), log_root=cfg.paths.log_dir, no_test=no_test)
     return metrics
-
-
-def _print_summary(metrics: dict[str, Any], monitor: str, data_report: list[str] = ()) -> None:
-    def pct(key: str) -> str:
-        value = metrics.get(key)
-        return "n/a" if value is None else f"{100 * value:.2f}%"
-
-    print(
-        f"\n{metrics['dataset']}: test acc {pct('test/acc')}, test macro-F1 {pct('test/f1_macro')}, "
-        f"best {monitor} {pct(f'best/{monitor}')} ({metrics['epochs_trained']} epochs, {metrics['train_seconds']} s)\n"
-        f"  run dir:     {metrics['run_dir']}\n"
-        f"  checkpoint:  {metrics['best_checkpoint']}\n"
-        f"  tensorboard: tensorboard --logdir {Path(metrics['run_dir']).parents[2] if len(Path(metrics['run_dir']).parents) > 2 else 'logs'}",
-        flush=True,
-    )
-    for line in data_report:  # rows skipped (data.on_bad_row=skip) or cut, so nothing is dropped unseen
-        print(f"  data:        {line}", flush=True)
-    if metrics.get("bundle_dir"):
-        print(f"  bundle:      {metrics['bundle_dir']}", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
-    with one_line_user_errors():
+    with one_line_user_errors(), errors_into_run_log():
         metrics = train(cfg)
     # Returned for Hydra sweepers (Optuna) to optimise.
     return metrics.get(f"best/{cfg.monitor}")
