@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -19,20 +20,29 @@ log = logging.getLogger("bilstm_clf")
 
 
 class EpochSummary(pl.Callback):
-    """One log line per epoch (readable in CI logs and train.log, where progress bars are not)."""
+    """One log line per epoch (readable in CI logs and train.log, where progress bars are not):
+    the epoch's mean training loss and, when the epoch validated, its validation metrics."""
 
-    def __init__(self, keys: tuple[str, ...] = ("train/loss_step", "val/loss", "val/acc", "val/f1_macro")):
+    def __init__(self, keys: tuple[str, ...] = ("train/loss_epoch", "val/loss", "val/acc", "val/f1_macro")):
         self.keys = keys
         self._start = 0.0
+        self._validated = False
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._start = time.perf_counter()
+        self._validated = False
 
     def on_validation_end(self, trainer, pl_module):
-        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":
-            return  # not for trainer.validate after fit (train.py re-checks the best checkpoint)
+        if not trainer.sanity_checking:
+            self._validated = True
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # after the epoch's validation; Lightning has reduced the on_epoch=True values by now
+        if not trainer.is_global_zero:
+            return
         metrics = trainer.callback_metrics
-        parts = [f"{k} {float(metrics[k]):.4f}" for k in self.keys if k in metrics]
+        keys = [k for k in self.keys if self._validated or not k.startswith("val/")]
+        parts = [f"{k.removesuffix('_epoch')} {float(metrics[k]):.4f}" for k in keys if k in metrics]
         log.info("epoch %d: %s (%.1f s)", trainer.current_epoch, ", ".join(parts), time.perf_counter() - self._start)
 
 
@@ -95,6 +105,31 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._save(trainer)
+        if trainer.is_global_zero:
+            self._share_with_top_k(trainer)
+
+    def _share_with_top_k(self, trainer: pl.Trainer) -> None:
+        """A top-k file saved at this very step holds the same weights and optimizer state as the
+        last.ckpt just written: make it a second name (hard link) of that file instead of a second
+        copy. Later saves of last.ckpt write a new file and rename it over the old name, so the
+        top-k name keeps this epoch's state. Where links are not possible the copy stays."""
+        for callback in trainer.checkpoint_callbacks:
+            saved = getattr(callback, "_last_checkpoint_saved", "")
+            if not isinstance(callback, ModelCheckpoint) or not saved or "://" in str(saved):
+                continue
+            if callback._last_global_step_saved != trainer.global_step:
+                continue
+            top_k = Path(saved)
+            if not top_k.is_file() or top_k.resolve() == self.path.resolve():
+                continue
+            staging = top_k.with_name(f".{top_k.name}.link")
+            try:
+                staging.unlink(missing_ok=True)
+                os.link(self.path, staging)
+                os.replace(staging, top_k)
+            except OSError as err:
+                staging.unlink(missing_ok=True)
+                log.debug("keeping %s as a copy (no hard link: %s)", top_k, err)
 
     def _save(self, trainer: pl.Trainer) -> None:
         self._saved_at_step = trainer.global_step
