@@ -1,4 +1,4 @@
-"""Sentences per second: eager torch vs the exported ONNX bundles (exact and int8), at batch 1 and batch 256, in one run.
+"""Sentences per second and latency per sentence (p50/p99): eager torch vs the exported ONNX bundles (exact and int8), at batch 1 and batch 256, in one run.
 
     python scripts/bench_inference.py                       # SST-2 test, E300 H256 BiLSTM, 1 thread
     python scripts/bench_inference.py --threads 2 --checkpoint logs/runs/sst2/.../checkpoints/last.ckpt
@@ -9,8 +9,10 @@ pad, run the model, softmax. Eager torch runs the checkpoint's model as training
 ``bilstm_clf.serving.runtime.Classifier``: the exact (float) bundle that export writes by default and
 the ``--quantize int8`` one, whose probability differences and changed labels are printed too. Both use the same number of threads. Repeats are
 interleaved (torch, onnx, torch, onnx, ...) so a busy machine slows both alike; the median is
-reported. Without ``--checkpoint`` the model is randomly initialised: speed does not depend on
-the weights.
+reported, with the 50th and 99th percentiles of the time per sentence over every call of every
+repeat (at batch 1: one call per sentence). Without ``--checkpoint`` the model is randomly
+initialised (speed does not depend on the weights), its vocabulary built from ``train.tsv`` beside
+``test.tsv``, or from the test sentences when there is none.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ from bilstm_clf.serving.runtime import ROWS_PER_RUN, Classifier  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
 
-def random_source(sst2: Path, args) -> ExportSource:
-    train = read_examples(sst2 / "train.tsv", format="tsv", text_field="sentence", label_field="label")
-    encoder = Tokenizer.build((ex.text for ex in train), lowercase=True, style="whitespace", max_length=200)
+def random_source(sst2: Path, texts: list[str], args) -> ExportSource:
+    if (sst2 / "train.tsv").is_file():
+        texts = [ex.text for ex in read_examples(sst2 / "train.tsv", format="tsv", text_field="sentence", label_field="label")]
+    encoder = Tokenizer.build(texts, lowercase=True, style="whitespace", max_length=200)
     torch.manual_seed(0)
     config = dict(vocab_size=encoder.vocab_size, num_classes=2, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
                   num_layers=args.num_layers, bidirectional=True, pooling=args.pooling, encoder=args.encoder)
@@ -78,11 +81,21 @@ class EagerTorch:
         return out
 
 
-def sentences_per_second(predict, texts: list[str], batch_size: int) -> float:
-    started = time.perf_counter()
+def timed_calls(predict, texts: list[str], batch_size: int) -> tuple[float, list[float]]:
+    """Sentences per second over ``texts``, and the time per sentence of every call."""
+    per_sentence = []
+    clock = time.perf_counter
+    started = clock()
     for start in range(0, len(texts), batch_size):
-        predict(texts[start : start + batch_size])
-    return len(texts) / (time.perf_counter() - started)
+        chunk = texts[start : start + batch_size]
+        t0 = clock()
+        predict(chunk)
+        per_sentence.append((clock() - t0) / len(chunk))
+    return len(texts) / (clock() - started), per_sentence
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
 
 
 @exit_on_user_error
@@ -106,7 +119,7 @@ def main() -> None:
     sst2 = find_benchmark_file(Path("sst2") / "test.tsv", ROOT, explicit, hint="pass --data-dir").parent
     texts = [ex.text for ex in read_examples(sst2 / "test.tsv", format="tsv", text_field="sentence", label_field="label")]
     texts = texts[: args.limit] if args.limit else texts
-    source = source_from_checkpoint(args.checkpoint) if args.checkpoint else random_source(sst2, args)
+    source = source_from_checkpoint(args.checkpoint) if args.checkpoint else random_source(sst2, texts, args)
     torch.set_num_threads(args.threads)
     eager = EagerTorch(source, args.encoder)
 
@@ -131,12 +144,16 @@ def main() -> None:
             if batch_size > ROWS_PER_RUN:
                 engines["torch_sliced"] = eager.sliced
             for engine in engines.values():  # warm-up: first calls allocate
-                sentences_per_second(engine, texts[: max(batch_size * 2, 32)], batch_size)
+                timed_calls(engine, texts[: max(batch_size * 2, 32)], batch_size)
             runs: dict[str, list[float]] = {name: [] for name in engines}
+            latencies: dict[str, list[float]] = {name: [] for name in engines}
             for _ in range(args.repeats):
                 for name, engine in engines.items():
-                    runs[name].append(sentences_per_second(engine, texts, batch_size))
+                    rate, per_sentence = timed_calls(engine, texts, batch_size)
+                    runs[name].append(rate)
+                    latencies[name] += per_sentence
             results[batch_size] = {k: statistics.median(v) for k, v in runs.items()}
+            results[batch_size]["latency"] = {k: (percentile(v, 50), percentile(v, 99)) for k, v in latencies.items()}
         load_after = os.getloadavg()
 
     cfg = source.model_config
@@ -159,6 +176,12 @@ def main() -> None:
               f"{r['int8']:>21,.0f}  {r['int8'] / r['torch']:>11.2f}x  {sliced}")
     print(f"(the bundle runtime sorts a batch by length and runs it {ROWS_PER_RUN} rows at a time; the last column "
           "gives eager torch the same batching)")
+    print("latency per sentence, ms (p50 / p99 over every call of every repeat; a call's time divided by its sentences):")
+    print(f"{'batch':>6}  {'eager torch':>17}  {'ONNX bundle':>17}  {'int8 bundle':>17}  {'p50 bundle / eager':>18}")
+    for batch_size, r in results.items():
+        lat = r["latency"]
+        cells = "  ".join(f"{lat[k][0] * 1e3:>7.3f} / {lat[k][1] * 1e3:>7.3f}" for k in ("torch", "onnx", "int8"))
+        print(f"{batch_size:>6}  {cells}  {lat['torch'][0] / lat['onnx'][0]:>17.2f}x")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bilstm_clf.models import BiLSTMClassifier
-from tests.conftest import ROOT, SHARED_DATASETS, run_cli
+from tests.conftest import ROOT, run_cli
 
 
 def _load_script(name: str):
@@ -64,18 +64,27 @@ def test_train_flops_match_torch_flop_counter(pooling, num_layers, bidirectional
     assert counted <= bench.train_flops(config, tokens, sentences) <= counted + initial_state_grads
 
 
-@pytest.mark.skipif(not (SHARED_DATASETS / "sst2").is_dir(), reason="needs the SST-2 mirror")
-def test_bench_inference_measures_eager_exact_and_int8_side_by_side():
-    result = run_cli(["scripts/bench_inference.py", "--limit", "40", "--repeats", "1", "--embedding-dim", "16", "--hidden-size", "8",
-                      "--batch-sizes", "1,64"], cwd=ROOT)
+def test_bench_inference_measures_eager_exact_and_int8_side_by_side(tiny_dataset):
+    """On a test.tsv alone (no train.tsv beside it: the vocabulary comes from the test sentences),
+    never on whatever data/ holds."""
+    (tiny_dataset / "train.tsv").unlink()
+    result = run_cli(["scripts/bench_inference.py", "--data-dir", str(tiny_dataset), "--repeats", "1", "--embedding-dim", "16",
+                      "--hidden-size", "8", "--batch-sizes", "1,64"], cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     diff_line = next(line for line in lines if line.startswith("max |p_torch - p_onnx|"))
     assert float(diff_line.split(": ")[1].split()[0]) < 1e-5  # the exact bundle is exact
-    rows = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0] in ("1", "64")}
+    split = lines.index(next(line for line in lines if line.startswith("latency per sentence")))
+    rows = {line.split()[0]: line.split() for line in lines[:split] if line.split() and line.split()[0] in ("1", "64")}
     assert set(rows) == {"1", "64"}
     for cells in rows.values():  # batch, torch, exact, exact/torch, int8, int8/torch, [sliced]
         assert cells[3].endswith("x") and cells[5].endswith("x") and float(cells[3][:-1]) > 0 and float(cells[5][:-1]) > 0
+    latency = lines[split + 2 :]
+    for line in latency[:2]:  # batch, then p50 / p99 for torch, exact, int8, then the p50 ratio
+        cells = line.split()
+        assert cells[0] in ("1", "64") and cells[2] == cells[5] == cells[8] == "/"
+        p50s, p99s = [float(cells[i]) for i in (1, 4, 7)], [float(cells[i]) for i in (3, 6, 9)]
+        assert all(0 < p50 <= p99 for p50, p99 in zip(p50s, p99s)) and cells[10].endswith("x")
 
 
 @pytest.mark.parametrize(("script", "args", "tried"), [
