@@ -27,187 +27,21 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import csv
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from bilstm_clf.common.errors import DataError, UserError, exit_on_user_error
+from bilstm_clf.data.formats import PREDICT_FORMATS, predict_format
+from bilstm_clf.data.records import LineReader, Record, argument_records
 from bilstm_clf.serving.runtime import Classifier
 
-INPUT_FORMATS = ("txt", "csv", "tsv", "jsonl")
+INPUT_FORMATS = PREDICT_FORMATS
 OUTPUT_FORMATS = ("jsonl", "table")
 REPORTED_PROBLEMS = 5  # per run on stderr; every bad record also carries its "error" in the output
-
-
-@dataclass
-class Record:
-    index: int
-    line: int | None
-    text: str | None  # None when error is set
-    error: str | None = None
-    cut: bool = False  # the physical line was longer than max_chars and was cut while reading
-
-
-# --- reading ----------------------------------------------------------------------------------
-def input_format(path: str, explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    if path == "-":
-        return "txt"
-    suffix = Path(path).suffix.lower().lstrip(".")
-    formats = {"txt": "txt", "text": "txt", "": "txt", "csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl"}
-    if suffix not in formats:
-        raise DataError(path, f"cannot tell the format from the suffix {suffix!r}; pass --input-format {'|'.join(INPUT_FORMATS)}")
-    return formats[suffix]
-
-
-class LineReader:
-    """Physical lines of a binary stream, decoded one at a time.
-
-    Yields (line number, text or None, problem or None, cut). A line longer than ``max_chars``
-    characters is cut there and the rest skipped without being held in memory. A line that does
-    not decode yields a problem instead of text; the lines after it are unaffected.
-    """
-
-    def __init__(self, stream: BinaryIO, encoding: str, max_chars: int):
-        self.stream = stream
-        self.encoding = encoding
-        self.max_bytes = max_chars * 4 + 4  # enough bytes for max_chars characters in UTF-8
-        self.max_chars = max_chars
-        self.line = 0
-
-    def __iter__(self) -> Iterator[tuple[int, str | None, str | None, bool]]:
-        first = True
-        while True:
-            raw = self.stream.readline(self.max_bytes)
-            if not raw:
-                return
-            self.line += 1
-            cut = False
-            if not raw.endswith(b"\n") and len(raw) == self.max_bytes:
-                cut = True
-                while True:  # drop the rest of an over-long line, chunk by chunk
-                    rest = self.stream.readline(self.max_bytes)
-                    if not rest or rest.endswith(b"\n"):
-                        break
-            if first and raw.startswith(codecs.BOM_UTF8) and self.encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            first = False
-            decoder = codecs.getincrementaldecoder(self.encoding)("strict")
-            try:
-                # final=False when cut: a character split by the cut is dropped, not an error.
-                text = decoder.decode(raw, final=not cut)
-            except UnicodeDecodeError as err:
-                yield self.line, None, f"not valid {self.encoding}: byte 0x{raw[err.start]:02x} at column {err.start + 1}", False
-                continue
-            if cut or len(text) > self.max_chars:
-                text, cut = text[: self.max_chars], True
-            yield self.line, text, None, cut
-
-
-def _strip_newline(text: str) -> str:
-    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
-
-
-def read_txt(lines: LineReader) -> Iterator[Record]:
-    for index, (line, text, problem, cut) in enumerate(lines):
-        yield Record(index, line, None if text is None else _strip_newline(text), problem, cut)
-
-
-def read_jsonl(lines: LineReader, text_field: str) -> Iterator[Record]:
-    index = 0
-    for line, text, problem, cut in lines:
-        if text is not None and not text.strip():
-            continue  # blank lines separate nothing in JSONL
-        record = Record(index, line, None, problem)
-        index += 1
-        if problem is None:
-            if cut:
-                record.error = "line longer than max_chars; cannot parse a cut JSON object"
-            else:
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as err:
-                    obj, record.error = None, f"invalid JSON: {err.msg} at column {err.colno}"
-                if record.error is None:
-                    if not isinstance(obj, dict):
-                        record.error = f"expected a JSON object, found {type(obj).__name__}"
-                    elif text_field not in obj:
-                        record.error = f"no text key {text_field!r}"
-                    elif not isinstance(obj[text_field], str):
-                        record.error = f"text {text_field!r} is {type(obj[text_field]).__name__}, expected a string"
-                    else:
-                        record.text = obj[text_field]
-        yield record
-
-
-def read_delimited(lines: LineReader, path: str, delimiter: str, text_field: str, has_header: bool) -> Iterator[Record]:
-    """CSV (RFC 4180, quoted fields may span lines) or TSV (GLUE convention: no quoting)."""
-    problems: list[tuple[int, str]] = []
-    cut_lines: set[int] = set()
-
-    def decoded() -> Iterator[str]:
-        for line, text, problem, cut in lines:
-            if problem is not None:
-                problems.append((line, problem))  # reported as its own record; never fed to csv
-                continue
-            if cut:
-                cut_lines.add(line)
-            yield text if text.endswith("\n") else text + "\n"
-
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    csv.field_size_limit(max(csv.field_size_limit(), lines.max_bytes))
-    reader = csv.reader(decoded(), delimiter=delimiter, quoting=quoting)
-    column = None
-    if text_field.isdigit():
-        column = int(text_field)
-    if has_header:
-        try:
-            header = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            raise DataError(path, f"malformed header: {err}", line=lines.line) from None
-        names = [h.strip() for h in header]
-        if column is None:
-            if text_field not in names:
-                raise DataError(path, f"no text column {text_field!r}; columns found: {', '.join(map(repr, names))} (set --text-field)", line=lines.line)
-            column = names.index(text_field)
-    elif column is None:
-        raise DataError(path, f"--text-field {text_field!r} names a column but --no-header says there is no header; use a 0-based index")
-
-    index = 0
-    while True:
-        try:
-            fields = next(reader)
-            error = None
-        except StopIteration:
-            fields, error = None, None
-        except csv.Error as err:
-            fields, error = [], f"malformed {'TSV' if delimiter == chr(9) else 'CSV'}: {err}"
-        for line, problem in problems:  # undecodable lines met while reading this row
-            yield Record(index, line, None, problem)
-            index += 1
-        problems.clear()
-        if fields is None:
-            return
-        if not fields and error is None:
-            continue  # blank line
-        if error is None and len(fields) <= column:
-            error = f"expected at least {column + 1} fields, found {len(fields)}"
-        line = lines.line
-        yield Record(index, line, None if error else fields[column], error, cut=line in cut_lines)
-        index += 1
-
-
-def argument_records(texts: list[str], max_chars: int) -> Iterator[Record]:
-    for index, text in enumerate(texts):
-        yield Record(index, None, text[:max_chars], cut=len(text) > max_chars)
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -329,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         if sys.stdin is None or sys.stdin.isatty():
             raise UserError("nothing to classify: give texts as arguments, --input FILE, or pipe texts to standard input")
         args.input = "-"
-    fmt = input_format(args.input, args.input_format) if args.input else None
+    fmt = predict_format(args.input, args.input_format) if args.input else None
     stream = _open_input(args.input) if args.input else None  # before the bundle: a typo fails fast
 
     classifier = Classifier.load(args.bundle, threads=args.threads)
@@ -340,12 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         records: Iterable[Record] = argument_records(args.texts, max_chars)
     else:
         lines = LineReader(stream, args.encoding, max_chars)
-        if fmt == "txt":
-            records = read_txt(lines)
-        elif fmt == "jsonl":
-            records = read_jsonl(lines, text_field)
-        else:
-            records = read_delimited(lines, source, "\t" if fmt == "tsv" else ",", text_field, not args.no_header)
+        records = fmt.read_records(lines, source, fmt.name, text_field, not args.no_header)
 
     out = sys.stdout
     if hasattr(out, "reconfigure"):

@@ -37,7 +37,7 @@ def test_the_base_install_is_the_runtime_and_lists_what_it_imports():
     base = {d.split(">")[0].split("=")[0].strip() for d in PYPROJECT["project"]["dependencies"]}
     assert base == {"onnxruntime", "tokenizers", "numpy"}
     runtime_files = [ROOT / "bilstm_clf/predict.py", *(ROOT / "bilstm_clf/serving").glob("*.py"), *(ROOT / "bilstm_clf/common").glob("*.py"),
-                     ROOT / "bilstm_clf/data/tokenizer.py", *(ROOT / "bilstm_clf/data/formats").glob("*.py")]
+                     *(ROOT / "bilstm_clf/data" / f"{m}.py" for m in ("tokenizer", "formats", "records", "rows"))]
     third_party = set().union(*(_imported_top_level(p) for p in runtime_files)) - set(sys.stdlib_module_names) - {"bilstm_clf"}
     # config_checks imports torch and the model registries inside functions that only training calls
     assert third_party - {"torch"} <= base

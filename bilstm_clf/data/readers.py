@@ -1,8 +1,9 @@
-"""Readers for labelled text in TSV, CSV and JSONL.
+"""Labelled text in TSV, CSV and JSONL, read whole: ``read_examples`` (the format table and its
+row parsers: ``bilstm_clf.data.formats``, ``bilstm_clf.data.rows``).
 
-Every reader returns ``Example`` rows and raises ``DataError`` (file:line: problem) on bad input;
+Every read returns ``Example`` rows and raises ``DataError`` (file:line: problem) on bad input;
 no other exception escapes for any file content (tests/test_reader_fuzz.py holds them to that).
-No torch here: the inference CLI reuses these readers for its file input.
+No torch here.
 
 Policy (docs/robustness.md has the full table):
 - a bad row (missing or extra fields, missing label, empty text, malformed quoting or JSON) is an
@@ -14,21 +15,15 @@ Policy (docs/robustness.md has the full table):
 from __future__ import annotations
 
 import codecs
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bilstm_clf.common.errors import DataError
+from bilstm_clf.data.formats import TRAINING_FORMATS, training_format
 
-FORMATS = ("tsv", "csv", "jsonl")
+FORMATS = TRAINING_FORMATS  # tsv, csv, jsonl
 BAD_ROW_POLICIES = ("error", "skip")
 SKIP_HINT = " (set data.on_bad_row=skip to skip such rows)"
-
-# csv's default field limit (131,072 characters) would turn one long text into an error; long
-# texts are cut by ``max_chars`` instead. 2**31 - 1 fits a C long on every platform.
-csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 @dataclass(frozen=True)
@@ -63,14 +58,8 @@ class ReadReport:
 
 
 def infer_format(path: str | Path) -> str:
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix in ("tsv", "tab", "txt"):
-        return "tsv"
-    if suffix == "csv":
-        return "csv"
-    if suffix in ("jsonl", "ndjson", "json"):
-        return "jsonl"
-    raise DataError(path, f"cannot tell the format from the suffix {suffix!r}; set data.format to one of {', '.join(FORMATS)}")
+    """The training format of ``path`` from its suffix (the table: ``bilstm_clf.data.formats``)."""
+    return training_format(path).name
 
 
 def _is_utf8(encoding: str) -> bool:
@@ -131,9 +120,9 @@ def read_examples(
     ``text_field`` / ``label_field`` are column names (files with a header, JSONL keys) or
     0-based column indices (files without a header). Texts longer than ``max_chars`` are cut.
     """
-    fmt = (format or infer_format(path)).lower()
-    if fmt not in FORMATS:
-        raise DataError(path, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if format is not None and str(format).lower() not in FORMATS:
+        raise DataError(path, f"unknown format {str(format).lower()!r}; expected one of {', '.join(FORMATS)}")
+    reader = training_format(path, format)  # from the name alone: nothing is read yet
     if on_bad_row not in BAD_ROW_POLICIES:
         raise DataError(path, f"on_bad_row={on_bad_row!r}; expected one of {', '.join(BAD_ROW_POLICIES)}")
     if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1):
@@ -143,10 +132,7 @@ def read_examples(
     text = read_text_file(path, encoding)
     if not text.strip():
         raise DataError(path, "empty file")
-    if fmt == "jsonl":
-        rows = _jsonl_rows(path, text, text_field, label_field)
-    else:
-        rows = _delimited_rows(path, text, fmt, text_field, label_field, has_header)
+    rows = reader.read_rows(path, text, reader.name, text_field, label_field, has_header)
     examples: list[Example] = []
     for line, sentence, label, problem in rows:
         if problem is None:
@@ -165,7 +151,7 @@ def read_examples(
         if report.skipped:
             line, why = report.skipped[0]
             raise DataError(path, f"no usable rows: all {len(report.skipped)} rows were skipped (first at line {line}: {why})")
-        raise DataError(path, "no data rows" + (" after the header" if has_header and fmt != "jsonl" else ""))
+        raise DataError(path, "no data rows" + (" after the header" if has_header and reader.name != "jsonl" else ""))
     return examples
 
 
@@ -175,143 +161,6 @@ def _row_problem(sentence: str, label: str | None) -> str | None:
     if "\x00" in sentence or (label is not None and "\x00" in label):
         return "contains a NUL character (a binary file, or UTF-16 text: set data.encoding=utf-16)"
     return None
-
-
-Row = tuple[int, str, "str | None", "str | None"]  # line, text, label, problem
-
-
-def _delimited_rows(path, text: str, fmt: str, text_field, label_field, has_header: bool):
-    # TSV follows the GLUE convention (no quoting: a '"' is an ordinary character); CSV is RFC 4180,
-    # strictly: a stray quote or an unclosed quoted field is a bad row, not a silently merged one.
-    # Lines end at '\n' only (a '\r\n' pair included): a lone '\r' in an unquoted field is a bad
-    # row, not a line break that would split the text from its label (csv.writer with
-    # lineterminator='\n', as pandas uses, leaves such fields unquoted).
-    name, tab = fmt.upper(), fmt == "tsv"
-    reader = csv.reader(
-        io.StringIO(text, newline="\n"),
-        delimiter="\t" if tab else ",",
-        quoting=csv.QUOTE_NONE if tab else csv.QUOTE_MINIMAL,
-        strict=True,
-    )
-    header: list[str] | None = None
-    if has_header:
-        while header is None:  # the first non-blank line
-            try:
-                row = next(reader)
-            except StopIteration:
-                raise DataError(path, "empty file") from None
-            except csv.Error as err:
-                raise DataError(path, f"malformed {name} header: {_csv_problem(err)}", line=reader.line_num) from None
-            if any(cell.strip() for cell in row):
-                header = [cell.strip() for cell in row]
-    text_col = _column_index(path, header, text_field, "text", reader.line_num)
-    label_col = None if label_field is None else _column_index(path, header, label_field, "label", reader.line_num)
-    needed = max(text_col, label_col if label_col is not None else 0) + 1
-    width = len(header) if header is not None else None  # without a header: the first row's width
-    extra_hint = "a tab inside the text?" if tab else "an unquoted ',' in the text?"
-    while True:
-        line = reader.line_num + 1  # csv returns [] for a blank line, so this is where the row starts
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            yield line, "", None, f"malformed {name}: {_csv_problem(err)}"
-            continue
-        if not fields or (len(fields) == 1 and not fields[0].strip() and needed > 1):
-            continue  # blank line
-        if width is None:
-            width = len(fields)
-        if len(fields) < needed:
-            yield line, "", None, f"expected at least {needed} fields, found {len(fields)}"
-            continue
-        if len(fields) > width and any(cell.strip() for cell in fields[width:]):
-            where = "the header" if header is not None else "the first row"
-            yield line, "", None, f"expected {width} fields as in {where}, found {len(fields)} ({extra_hint})"
-            continue
-        label = None if label_col is None else fields[label_col].strip()
-        if label_col is not None and not label:
-            yield line, "", None, "missing label"
-            continue
-        yield line, fields[text_col], label, None
-
-
-def _csv_problem(err: csv.Error) -> str:
-    message = str(err)
-    if "new-line character seen" in message:
-        return "a carriage return (\\r) inside an unquoted field; quote the field, or end lines with \\n"
-    if "end of data" in message:
-        return message + " (unclosed quote?)"
-    return message
-
-
-def _column_index(path, header: list[str] | None, wanted: str | int, role: str, header_line: int) -> int:
-    if isinstance(wanted, bool) or not isinstance(wanted, (str, int)):
-        raise DataError(path, f"{role} column {wanted!r}: expected a column name or a 0-based index")
-    if isinstance(wanted, int):
-        if wanted < 0:
-            raise DataError(path, f"{role} column index {wanted}: expected a 0-based index >= 0")
-        return wanted
-    if header is None:
-        if wanted.isdigit():
-            return int(wanted)
-        raise DataError(path, f"{role} column {wanted!r} named but the file has no header; use a 0-based column index")
-    if wanted not in header:
-        found = ", ".join(repr(n) for n in header)
-        hint = " (NUL bytes: is the file UTF-16? set data.encoding=utf-16)" if "\x00" in found else ""
-        raise DataError(path, f"no {role} column {wanted!r}; columns found: {found}{hint}", line=header_line)
-    if header.count(wanted) > 1:
-        raise DataError(path, f"the {role} column {wanted!r} appears {header.count(wanted)} times in the header", line=header_line)
-    return header.index(wanted)
-
-
-def _jsonl_rows(path, text: str, text_field, label_field):
-    # split on '\n' only: str.splitlines would also split on U+2028 and friends, which JSON strings
-    # may hold unescaped, and would shift every line number after them.
-    for line, raw in enumerate(text.split("\n"), start=1):
-        raw = raw.rstrip("\r")
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as err:
-            yield line, "", None, f"invalid JSON: {err.msg} at column {err.colno}"
-            continue
-        except (ValueError, RecursionError) as err:  # a >4300-digit integer; absurd nesting
-            yield line, "", None, f"invalid JSON: {type(err).__name__}: {str(err)[:80] or 'nested too deeply'}"
-            continue
-        if not isinstance(obj, dict):
-            yield line, "", None, f"expected a JSON object, found {type(obj).__name__}"
-            continue
-        if text_field not in obj:
-            yield line, "", None, f"no text key {text_field!r}; keys found: {', '.join(map(repr, obj)) or '(none)'}"
-            continue
-        sentence = obj[text_field]
-        if not isinstance(sentence, str):
-            yield line, "", None, f"text {text_field!r} is {type(sentence).__name__}, expected a string"
-            continue
-        label = None
-        if label_field is not None:
-            value = obj.get(label_field)
-            if value is None or (isinstance(value, str) and not value.strip()):
-                yield line, "", None, "missing label"
-                continue
-            if isinstance(value, (dict, list)) or isinstance(value, float) and not value.is_integer():
-                yield line, "", None, f"label {value!r} is not a string or an integer"
-                continue
-            label = str(int(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value).strip()
-        if not _encodable(sentence) or (label is not None and not _encodable(label)):
-            yield line, "", None, "an unpaired surrogate escape (such as \\ud800) in a string"
-            continue
-        yield line, sentence, label, None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def label_order(labels) -> list[str]:
