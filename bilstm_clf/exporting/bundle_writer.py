@@ -74,17 +74,10 @@ def write_bundle(
     return target
 
 
-def export_bundle(
-    checkpoint: str | Path,
-    out: str | Path | None = None,
-    *,
-    force: bool = False,
-    exporter: str = "auto",
-    quantize: str = "none",
-    metrics: dict[str, Any] | None = None,
-    training: dict[str, Any] | None = None,
-) -> Path:
-    """Checkpoint file or run directory in, bundle directory out (default: ``<run dir>/bundle``)."""
+def export_bundle(checkpoint: str | Path, out: str | Path | None = None, *, force: bool = False, **options: Any) -> Path:
+    """Checkpoint file or run directory in, bundle directory out (default: ``<run dir>/bundle``).
+    ``options``: ``exporter``, ``quantize``, ``metrics`` and ``training`` of ``write_bundle``; the
+    last two default to what the run directory holds."""
     checkpoint_path = resolve_checkpoint(checkpoint)
     run_dir = run_dir_of(checkpoint_path)
     if out is None:
@@ -92,15 +85,11 @@ def export_bundle(
     _check_target(Path(out), force)
     found_metrics, found_training = run_metadata(run_dir, checkpoint_path)
     source = source_from_checkpoint(checkpoint_path)
-    return write_bundle(
-        source,
-        out,
-        force=force,
-        exporter=exporter,
-        quantize=quantize,
-        metrics=metrics if metrics is not None else found_metrics,
-        training=training if training is not None else found_training,
-    )
+    if options.get("metrics") is None:
+        options["metrics"] = found_metrics
+    if options.get("training") is None:
+        options["training"] = found_training
+    return write_bundle(source, out, force=force, **options)
 
 
 def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, Any]) -> dict[str, Any]:
