@@ -19,8 +19,9 @@ step() { printf '\n== %s\n' "$*"; }
 fail() { echo "ci_wheel_check: FAILED: $*" >&2; exit 1; }
 
 step "build the wheel"
-rm -rf "$WORK/dist"
-"$PYTHON" -m pip wheel -q --no-deps -w "$WORK/dist" "$ROOT"
+rm -rf "$WORK/dist" "$WORK/venv-build"
+"$PYTHON" -m venv "$WORK/venv-build"  # its own pip: a fresh machine's python3 may have none
+"$WORK/venv-build/bin/pip" wheel -q --no-deps -w "$WORK/dist" "$ROOT"
 WHEEL="$(ls "$WORK"/dist/bilstm_clf-*.whl)"
 echo "$WHEEL"
 "$PYTHON" - "$WHEEL" <<'PY'
