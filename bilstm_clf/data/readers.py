@@ -2,7 +2,7 @@
 row parsers: ``bilstm_clf.data.formats``, ``bilstm_clf.data.rows``).
 
 Every read returns ``Example`` rows and raises ``DataError`` (file:line: problem) on bad input;
-no other exception escapes for any file content (tests/test_reader_fuzz.py holds them to that).
+no other exception escapes for any file content (tests/data/test_reader_fuzz.py holds them to that).
 No torch here.
 
 Policy (docs/robustness.md has the full table):
