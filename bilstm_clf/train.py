@@ -101,6 +101,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from bilstm_clf.training.checkpoint_io import AtomicCheckpointIO
+    from bilstm_clf.training.class_report import never_predicted
     from bilstm_clf.training.lit_module import SentenceClassifierModule
     from bilstm_clf.training.tb_reports import log_final_hparams
 
@@ -130,6 +131,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         class_weights=class_weights(cfg.get("class_weights"), datamodule.class_counts()),
         label_smoothing=cfg.label_smoothing,
         tokenizer_json=datamodule.tokenizer.to_json(),
+        ema_decay=cfg.get("ema_decay"),
+        adversarial_eps=cfg.get("adversarial_eps", 0.0),
     )
 
     callbacks = [instantiate_checked(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
@@ -169,10 +172,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True)
     trainer.loggers = attached
     val_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    per_class = {"val": module.class_reports.get("val", {})}
     test_metrics: dict[str, float] = {}
     if cfg.get("test", True) and datamodule.files["test"]:
         results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+        per_class["test"] = module.class_reports.get("test", {})
 
     metrics = {
         **{k: val_metrics[k] for k in ("val/acc", "val/f1_macro", "val/loss") if k in val_metrics},
@@ -185,6 +190,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "dataset": cfg.data.name,
         "train_seconds": round(time.perf_counter() - started, 1),
         "skipped_rows": datamodule.skipped_rows(),
+        "per_class": per_class,
+        "never_predicted_on_dev": never_predicted(per_class["val"]),
     }
     if pretrained is not None:
         metrics["embedding_coverage"] = str(pretrained[1])
@@ -202,6 +209,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _print_summary(metrics: dict[str, Any], monitor: str, data_report: list[str] = ()) -> None:
+    from bilstm_clf.training.class_report import summary_line
+
     def pct(key: str) -> str:
         value = metrics.get(key)
         return "n/a" if value is None else f"{100 * value:.2f}%"
@@ -214,6 +223,16 @@ def _print_summary(metrics: dict[str, Any], monitor: str, data_report: list[str]
         f"  tensorboard: tensorboard --logdir {Path(metrics['run_dir']).parents[2] if len(Path(metrics['run_dir']).parents) > 2 else 'logs'}",
         flush=True,
     )
+    per_class = metrics.get("per_class") or {}
+    split = "test" if per_class.get("test") else "val"
+    if per_class.get(split):
+        print(f"  per class:   {split} {summary_line(per_class[split])}", flush=True)
+    missing = metrics.get("never_predicted_on_dev") or []
+    if missing:
+        # a model that ignores a class can still score well on accuracy: say so loudly
+        line = f"warning: the chosen model never predicts {', '.join(map(repr, missing))} on dev (try class_weights=balanced)"
+        log.warning(line)
+        print(f"  {line}", flush=True)
     for line in data_report:  # rows skipped (data.on_bad_row=skip) or cut, so nothing is dropped unseen
         print(f"  data:        {line}", flush=True)
     if metrics.get("bundle_dir"):

@@ -116,7 +116,7 @@ def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, 
             source = source_from_checkpoint(best_checkpoint)
         else:  # no ModelCheckpoint callback: the weights in memory are what was tested
             source = ExportSource(
-                state_dict=module.model.state_dict(),
+                state_dict=module.eval_model.state_dict(),
                 model_config=dict(module.hparams.model_config),
                 label_names=list(module.label_names),
                 tokenizer_json=module.tokenizer_json,

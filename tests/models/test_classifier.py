@@ -128,7 +128,7 @@ def test_last_pooling_concat_is_forward_then_backward_final_state():
     model = make_model(pooling="last", encoder="packed")
     ids, lengths = pad([[2, 3, 4, 5], [6, 7]])
     with torch.no_grad():
-        vectors = model.sentence_vectors(ids, lengths)
+        vectors = model.sentence_vectors(model.embed(ids), lengths)
         _, (h_n, _) = model.encoder.lstm(model.embedding(ids[1:, :2]))
     torch.testing.assert_close(vectors[1], torch.cat([h_n[-2][0], h_n[-1][0]]))
 
@@ -205,3 +205,24 @@ def test_reverse_within_length_reverses_real_steps_and_keeps_padding_at_the_end(
         assert torch.equal(flipped[row, :length], x[row, :length].flip(0))
         assert torch.equal(flipped[row, length:], x[row, length:])
     assert torch.equal(reverse_within_length(flipped, lengths_t), x)
+
+
+def test_word_dropout_replaces_only_real_tokens_by_unk_and_only_while_training():
+    model = make_model(word_dropout=0.5)
+    ids, lengths = pad([[2, 3, 4, 5, 6, 7, 8, 9], [10, 11]])
+    seen = []
+    model.embedding.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    model.eval()(ids, lengths)
+    assert torch.equal(seen[-1], ids)  # evaluation (and export) sees every word
+    torch.manual_seed(0)
+    model.train()(ids, lengths)
+    dropped = seen[-1] != ids
+    assert dropped.any() and torch.all(seen[-1][dropped] == 1)  # <unk>
+    assert torch.all(seen[-1][ids == 0] == 0)  # padding stays padding
+
+
+def test_classify_on_embedded_words_is_forward():
+    model = make_model()
+    ids, lengths = pad([[2, 3, 4], [5]])
+    with torch.no_grad():
+        torch.testing.assert_close(model.classify(model.embed(ids), lengths), model(ids, lengths))
