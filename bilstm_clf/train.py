@@ -34,25 +34,14 @@ def class_weights(setting, counts) -> list[float] | None:
 
 
 def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
-    """The [V, d] matrix for the vocabulary from ``cfg.embeddings``, or None for random init."""
-    from bilstm_clf.data.vectors import embedding_matrix, load_vectors
+    """The [V, d] matrix for the vocabulary from ``cfg.embeddings`` and its coverage line, or None."""
+    from bilstm_clf.data.vectors import vectors_for_vocabulary
 
-    emb = cfg.get("embeddings") or {}
-    if not emb.get("source"):
-        return None
-    itos = datamodule.tokenizer.itos()
-    vectors = load_vectors(emb.source, emb.get("path"), emb.get("words"), vocab=itos, lowercase_fallback=emb.get("lowercase_fallback", True))
-    matrix, coverage = embedding_matrix(
-        itos,
-        vectors,
-        oov_init=emb.get("oov_init", "uniform"),
-        oov_scale=emb.get("oov_scale"),
-        token_counts=datamodule.token_counts(),
-        lowercase_fallback=emb.get("lowercase_fallback", True),
-        seed=seed,
-    )
-    log.info("%s", coverage)
-    return matrix, coverage
+    options = OmegaConf.to_container(cfg.get("embeddings") or OmegaConf.create({}), resolve=True)
+    found = vectors_for_vocabulary(options, datamodule.tokenizer.itos(), datamodule.token_counts(), seed)
+    if found is not None:
+        log.info("%s", found[1])
+    return found
 
 
 def _refuse_local_ddp_sweep(trainer) -> None:
