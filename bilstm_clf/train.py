@@ -124,6 +124,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         adversarial_eps=cfg.get("adversarial_eps", 0.0),
     )
 
+    if module.model.subwords is not None:
+        module.model.subwords.set_vocabulary(datamodule.tokenizer.itos())
     callbacks = [instantiate_checked(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     if pretrained is not None:
         import torch

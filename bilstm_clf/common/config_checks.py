@@ -170,6 +170,8 @@ def check_model_config(model: Any) -> None:
             probability(f"model.{name}", model.get(name))
     if "bidirectional" in model:
         boolean("model.bidirectional", model.get("bidirectional"))
+    if "subword_buckets" in model:
+        non_negative_int("model.subword_buckets", model.get("subword_buckets"))
     choice("model.pooling", model.get("pooling", "last"), list(POOLINGS))
     choice("model.merge_mode", model.get("merge_mode", "concat"), MERGE_MODES)
     choice("model.encoder", model.get("encoder", "padded"), ENCODERS)

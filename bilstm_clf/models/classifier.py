@@ -7,6 +7,7 @@ from torch import nn
 
 from bilstm_clf.models.lstm import build_encoder
 from bilstm_clf.models.pooling import build_pooling, valid_mask
+from bilstm_clf.models.subwords import SubwordEmbedding
 
 
 def _require(ok: bool, name: str, value, expected: str) -> None:
@@ -40,6 +41,7 @@ class BiLSTMClassifier(nn.Module):
         encoder: str = "padded",
         word_dropout: float = 0.0,
         unk_idx: int = 1,
+        subword_buckets: int = 0,
     ):
         super().__init__()
         # Plain errors for programmatic use; the training config is checked, key by key, before
@@ -52,6 +54,8 @@ class BiLSTMClassifier(nn.Module):
         self.word_dropout = word_dropout
         self.padding_idx, self.unk_idx = padding_idx, unk_idx
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+        # 0: words only; else hashed character n-grams beside them (call set_vocabulary(itos))
+        self.subwords = SubwordEmbedding(vocab_size, embedding_dim, subword_buckets) if subword_buckets else None
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.encoder = build_encoder(
             encoder,
@@ -73,7 +77,8 @@ class BiLSTMClassifier(nn.Module):
         if self.training and self.word_dropout > 0:
             drop = torch.rand(input_ids.shape, device=input_ids.device) < self.word_dropout
             input_ids = input_ids.masked_fill(drop & (input_ids != self.padding_idx), self.unk_idx)
-        return self.embedding(input_ids)
+        vectors = self.embedding(input_ids)
+        return vectors if self.subwords is None else vectors + self.subwords(input_ids)
 
     def sentence_vectors(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         outputs, final = self.encoder(self.embedding_dropout(embedded), lengths, need_outputs=self.pooling.needs_outputs)

@@ -60,3 +60,23 @@ def test_the_cli_exports_several_checkpoints_as_one_bundle(members, tmp_path):
     result = run_cli(["-m", "bilstm_clf.export", str(made[0][0]), str(made[1][0]), "--out", str(tmp_path / "e")], cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert Classifier.load(tmp_path / "e").metadata["onnx"]["ensemble_members"] == 2
+
+
+def test_a_model_with_subwords_and_word_dropout_exports_exactly(tmp_path):
+    from bilstm_clf.exporting.bundle_writer import export_bundle
+    from tests.export_helpers import CORPUS as texts
+
+    tokenizer = tiny_encoder()
+    path, model = save_checkpoint(tmp_path / "sub.ckpt", tokenizer, ["neg", "pos"], seed=3, subword_buckets=50, word_dropout=0.3)
+    model.subwords.set_vocabulary(tokenizer.itos())
+    with torch.no_grad():
+        model.subwords.vectors.weight.mul_(50.0)  # make the n-grams matter to the output
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["state_dict"] = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save(checkpoint, path)
+    classifier = Classifier.load(export_bundle(path, tmp_path / "b"))
+    with torch.inference_mode():
+        for text, got in zip(texts, classifier.predict_proba(texts)):
+            ids = torch.tensor([tokenizer.encode(text)])
+            expected = torch.softmax(model(ids, torch.tensor([ids.size(1)])), -1)[0].numpy()
+            np.testing.assert_allclose(got, expected, atol=1e-5)
