@@ -143,8 +143,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         from pytorch_lightning.callbacks import LearningRateMonitor
 
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    from bilstm_clf.training.precision import resolve_precision
+
+    trainer_cfg = OmegaConf.merge(cfg.trainer, {"precision": resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))})
     trainer: pl.Trainer = instantiate_checked(
-        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        trainer_cfg, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
     _refuse_local_ddp_sweep(trainer)
     if trainer.is_global_zero:  # DDP runs this function once per rank
