@@ -35,25 +35,14 @@ def class_weights(setting, counts) -> list[float] | None:
 
 
 def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
-    """The [V, d] matrix for the vocabulary from ``cfg.embeddings``, or None for random init."""
-    from bilstm_clf.data.vectors import embedding_matrix, load_vectors
+    """The [V, d] matrix for the vocabulary from ``cfg.embeddings`` and its coverage line, or None."""
+    from bilstm_clf.data.vectors import vectors_for_vocabulary
 
-    emb = cfg.get("embeddings") or {}
-    if not emb.get("source"):
-        return None
-    itos = datamodule.tokenizer.itos()
-    vectors = load_vectors(emb.source, emb.get("path"), emb.get("words"), vocab=itos, lowercase_fallback=emb.get("lowercase_fallback", True))
-    matrix, coverage = embedding_matrix(
-        itos,
-        vectors,
-        oov_init=emb.get("oov_init", "uniform"),
-        oov_scale=emb.get("oov_scale"),
-        token_counts=datamodule.token_counts(),
-        lowercase_fallback=emb.get("lowercase_fallback", True),
-        seed=seed,
-    )
-    log.info("%s", coverage)
-    return matrix, coverage
+    options = OmegaConf.to_container(cfg.get("embeddings") or OmegaConf.create({}), resolve=True)
+    found = vectors_for_vocabulary(options, datamodule.tokenizer.itos(), datamodule.token_counts(), seed)
+    if found is not None:
+        log.info("%s", found[1])
+    return found
 
 
 def _refuse_local_ddp_sweep(trainer) -> None:
@@ -102,6 +91,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from bilstm_clf.training.checkpoint_io import AtomicCheckpointIO
+    from bilstm_clf.training.class_report import never_predicted
     from bilstm_clf.training.lit_module import SentenceClassifierModule
     from bilstm_clf.training.tb_reports import log_final_hparams
 
@@ -131,8 +121,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         class_weights=class_weights(cfg.get("class_weights"), datamodule.class_counts()),
         label_smoothing=cfg.label_smoothing,
         tokenizer_json=datamodule.tokenizer.to_json(),
+        ema_decay=cfg.get("ema_decay"),
+        adversarial_eps=cfg.get("adversarial_eps", 0.0),
     )
 
+    if module.model.subwords is not None:
+        module.model.subwords.set_vocabulary(datamodule.tokenizer.itos())
     callbacks = [instantiate_checked(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     if pretrained is not None:
         import torch
@@ -150,8 +144,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         from pytorch_lightning.callbacks import LearningRateMonitor
 
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    from bilstm_clf.training.precision import resolve_precision
+
+    trainer_cfg = OmegaConf.merge(cfg.trainer, {"precision": resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))})
     trainer: pl.Trainer = instantiate_checked(
-        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        trainer_cfg, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
     _refuse_local_ddp_sweep(trainer)
     if trainer.is_global_zero:  # DDP runs this function once per rank
@@ -170,10 +167,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True)
     trainer.loggers = attached
     val_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    per_class = {"val": module.class_reports.get("val", {})}
     test_metrics: dict[str, float] = {}
     if cfg.get("test", True) and datamodule.files["test"]:
         results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False, weights_only=True)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+        per_class["test"] = module.class_reports.get("test", {})
 
     metrics = {
         **{k: val_metrics[k] for k in ("val/acc", "val/f1_macro", "val/loss") if k in val_metrics},
@@ -186,6 +185,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "dataset": cfg.data.name,
         "train_seconds": round(time.perf_counter() - started, 1),
         "skipped_rows": datamodule.skipped_rows(),
+        "per_class": per_class,
+        "never_predicted_on_dev": never_predicted(per_class["val"]),
     }
     if pretrained is not None:
         metrics["embedding_coverage"] = str(pretrained[1])

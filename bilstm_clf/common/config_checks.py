@@ -107,6 +107,12 @@ def check_run_config(cfg: Any) -> None:
     choice("monitor", cfg.get("monitor"), MONITORS)
     ls = cfg.get("label_smoothing", 0.0)
     fraction("label_smoothing", ls, low_open=False)
+    decay = cfg.get("ema_decay")
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0):
+        raise ConfigError("ema_decay", decay, "must be a number in (0, 1) or null")
+    eps = cfg.get("adversarial_eps", 0.0)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 <= eps < float("inf"):
+        raise ConfigError("adversarial_eps", eps, "must be a finite number >= 0")
     choice("scheduler_interval", cfg.get("scheduler_interval", "epoch"), SCHEDULER_INTERVALS)
     weights = cfg.get("class_weights")
     if isinstance(weights, str) and weights != "balanced":
@@ -172,11 +178,13 @@ def check_model_config(model: Any) -> None:
     for name in ("embedding_dim", "hidden_size", "num_layers", "attention_size"):
         if name in model:
             positive_int(f"model.{name}", model.get(name))
-    for name in ("embedding_dropout", "lstm_dropout", "output_dropout"):
+    for name in ("embedding_dropout", "lstm_dropout", "output_dropout", "word_dropout"):
         if name in model:
             probability(f"model.{name}", model.get(name))
     if "bidirectional" in model:
         boolean("model.bidirectional", model.get("bidirectional"))
+    if "subword_buckets" in model:
+        non_negative_int("model.subword_buckets", model.get("subword_buckets"))
     choice("model.pooling", model.get("pooling", "last"), list(POOLINGS))
     choice("model.merge_mode", model.get("merge_mode", "concat"), MERGE_MODES)
     choice("model.encoder", model.get("encoder", "padded"), ENCODERS)

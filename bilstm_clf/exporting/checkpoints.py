@@ -108,7 +108,7 @@ def source_from_checkpoint(path: str | Path) -> ExportSource:
     if not label_names:
         raise DataError(path, "the checkpoint carries no label names")
     return ExportSource(
-        state_dict={k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")},
+        state_dict=model_weights(state),
         model_config=dict(model_config),
         label_names=[str(x) for x in label_names],
         tokenizer_json=tokenizer_json,
@@ -120,6 +120,16 @@ def source_from_checkpoint(path: str | Path) -> ExportSource:
             "pytorch_lightning_version": checkpoint.get("pytorch-lightning_version"),
         },
     )
+
+
+def model_weights(state: dict[str, Any]) -> dict[str, Any]:
+    """The classifier's weights from a LightningModule state dict: the EMA copy when training
+    kept one (``ema_decay``; it is what was validated and tested), else the trained weights."""
+    for prefix in ("ema.module.", "model."):
+        weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if weights:
+            return weights
+    return {}
 
 
 def build_model(source: ExportSource):

@@ -27,6 +27,11 @@ INT8_VERIFY_TOLERANCE = 0.25
 
 
 
+def vocab_size_of(model) -> int:
+    """A classifier's embedding rows, or an ensemble's (``ProbabilityAverage.vocab_size``)."""
+    return getattr(model, "vocab_size", None) or model.embedding.num_embeddings
+
+
 def _probability_model(model):
     import torch
 
@@ -147,7 +152,7 @@ def export_onnx(model, path: str | Path, exporter: str = "auto") -> dict[str, An
         raise UserError(f"exporter {exporter!r}: expected one of {', '.join(EXPORTERS)}")
     path = Path(path)
     wrapped = _probability_model(model)
-    vocab_size = model.embedding.num_embeddings
+    vocab_size = vocab_size_of(model)
     example = _example_inputs(vocab_size)
     attempts = {"dynamo": _export_dynamo, "torchscript": _export_torchscript}
     order = ["torchscript", "dynamo"] if exporter == "auto" else [exporter]
@@ -193,7 +198,7 @@ def quantize_onnx(model, path: Path) -> dict[str, Any]:
             quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
     finally:
         float_path.unlink(missing_ok=True)
-    max_diff = verify_onnx(wrapped, path, model.embedding.num_embeddings, tolerance=INT8_VERIFY_TOLERANCE)
+    max_diff = verify_onnx(wrapped, path, vocab_size_of(model), tolerance=INT8_VERIFY_TOLERANCE)
     return {"quantization": "int8-dynamic", "verified_max_abs_diff": max_diff, "sha256": bundle.sha256(path)}
 
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from bilstm_clf.models.lstm import build_encoder
 from bilstm_clf.models.pooling import build_pooling, valid_mask
+from bilstm_clf.models.subwords import SubwordEmbedding
 
 
 def _require(ok: bool, name: str, value, expected: str) -> None:
@@ -38,16 +39,23 @@ class BiLSTMClassifier(nn.Module):
         forget_bias: float | None = 1.0,
         padding_idx: int = 0,
         encoder: str = "padded",
+        word_dropout: float = 0.0,
+        unk_idx: int = 1,
+        subword_buckets: int = 0,
     ):
         super().__init__()
         # Plain errors for programmatic use; the training config is checked, key by key, before
         # any of this runs (bilstm_clf.common.config_checks.check_model_config).
         for name, value in (("vocab_size", vocab_size), ("num_classes", num_classes), ("embedding_dim", embedding_dim), ("hidden_size", hidden_size)):
             _require(isinstance(value, int) and value >= 1, name, value, "must be a positive integer")
-        for name, value in (("embedding_dropout", embedding_dropout), ("lstm_dropout", lstm_dropout), ("output_dropout", output_dropout)):
+        for name, value in (("embedding_dropout", embedding_dropout), ("lstm_dropout", lstm_dropout), ("output_dropout", output_dropout), ("word_dropout", word_dropout)):
             _require(isinstance(value, (int, float)) and 0.0 <= value < 1.0, name, value, "must be a probability in [0, 1)")
 
+        self.word_dropout = word_dropout
+        self.padding_idx, self.unk_idx = padding_idx, unk_idx
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+        # 0: words only; else hashed character n-grams beside them (call set_vocabulary(itos))
+        self.subwords = SubwordEmbedding(vocab_size, embedding_dim, subword_buckets) if subword_buckets else None
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.encoder = build_encoder(
             encoder,
@@ -62,11 +70,24 @@ class BiLSTMClassifier(nn.Module):
         self.output_dropout = nn.Dropout(output_dropout)
         self.head = nn.Linear(self.pooling.output_size, num_classes)
 
-    def sentence_vectors(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        embedded = self.embedding_dropout(self.embedding(input_ids))
-        outputs, final = self.encoder(embedded, lengths, need_outputs=self.pooling.needs_outputs)
-        mask = valid_mask(lengths, input_ids.size(1), input_ids.device) if self.pooling.needs_outputs else None
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Word vectors [B, T, E]. While training, ``word_dropout`` replaces each real token by
+        ``<unk>`` with that probability (Iyyer et al. 2015): the model cannot lean on single words,
+        and it learns what to do with words it has never seen."""
+        if self.training and self.word_dropout > 0:
+            drop = torch.rand(input_ids.shape, device=input_ids.device) < self.word_dropout
+            input_ids = input_ids.masked_fill(drop & (input_ids != self.padding_idx), self.unk_idx)
+        vectors = self.embedding(input_ids)
+        return vectors if self.subwords is None else vectors + self.subwords(input_ids)
+
+    def sentence_vectors(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        outputs, final = self.encoder(self.embedding_dropout(embedded), lengths, need_outputs=self.pooling.needs_outputs)
+        mask = valid_mask(lengths, embedded.size(1), embedded.device) if self.pooling.needs_outputs else None
         return self.pooling(outputs, final, mask)
 
+    def classify(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits from word vectors (adversarial training perturbs these)."""
+        return self.head(self.output_dropout(self.sentence_vectors(embedded, lengths)))
+
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.head(self.output_dropout(self.sentence_vectors(input_ids, lengths)))
+        return self.classify(self.embed(input_ids), lengths)

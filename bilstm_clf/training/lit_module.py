@@ -9,10 +9,12 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from bilstm_clf.models import BiLSTMClassifier
+from bilstm_clf.training.class_report import per_class
 
 CHECKPOINT_KEY = "bilstm_clf"  # our extra entry in Lightning checkpoints: tokenizer JSON and labels
 
@@ -28,16 +30,22 @@ class SentenceClassifierModule(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "epoch",
-        monitor: str = "val/acc",
+        monitor: str = "val/f1_macro",
         class_weights: Sequence[float] | None = None,
         label_smoothing: float = 0.0,
         tokenizer_json: str | None = None,
+        ema_decay: float | None = None,
+        adversarial_eps: float = 0.0,
     ):
         super().__init__()
         # Plain values only; the factories are code, not hyperparameters. logger=False: train.py
         # logs hparams once at the end, together with the real final metrics.
         self.save_hyperparameters(ignore=["optimizer", "scheduler", "tokenizer_json"], logger=False)
         self.model = BiLSTMClassifier(**model_config)
+        # An exponential moving average of the weights, used for validation, test and export
+        # (Polyak averaging): smoother than the last step's weights, at one extra copy of them.
+        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) if ema_decay else None
+        self._ema_started = False
         self.label_names = list(label_names)
         self.tokenizer_json = tokenizer_json
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
@@ -57,28 +65,64 @@ class SentenceClassifierModule(pl.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # confusion matrices give the per-class precision / recall / F1 (rare classes must count)
+        self.confusion = nn.ModuleDict({s: MulticlassConfusionMatrix(num_classes, validate_args=False) for s in ("val", "test")})
+        self.class_reports: dict[str, dict[str, dict[str, float | int]]] = {}
         self.val_best = MaxMetric()
         self._resumed_val_best: float | None = None
 
-    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids, lengths)
+    @property
+    def eval_model(self) -> BiLSTMClassifier:
+        """The weights that are validated, tested and exported: the EMA once it has started."""
+        if self.ema is not None and (self._ema_started or int(self.ema.n_averaged) > 0):  # a loaded EMA counts
+            self._ema_started = True  # no host sync on later calls
+            return self.ema.module
+        return self.model
 
-    def _shared_step(self, batch, metrics: MetricCollection, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch["input_ids"], batch["lengths"])
-        loss = self.criterion(logits, batch["labels"])
-        metrics.update(logits.detach(), batch["labels"])
-        batch_size = batch["labels"].size(0)
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.eval_model(input_ids, lengths)
+
+    def _log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
         on_step = stage == "train"
         # sync_dist: under DDP the epoch loss is the mean over ranks (a no-op with one process).
         # Not in the progress bar while training: Lightning turns progress-bar values into Python
         # numbers (.item(), a device sync) on every step, whatever the bar's refresh rate.
-        self.log(
-            f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=not on_step, batch_size=batch_size, sync_dist=True
-        )
-        return loss, logits.detach()
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=not on_step, batch_size=batch_size, sync_dist=True)
+
+    def _eval_step(self, batch, metrics: MetricCollection, stage: str) -> dict[str, torch.Tensor]:
+        logits = self(batch["input_ids"], batch["lengths"])
+        self._log_loss(stage, self.criterion(logits, batch["labels"]), batch["labels"].size(0))
+        metrics.update(logits, batch["labels"])
+        self.confusion[stage].update(logits.argmax(-1), batch["labels"])
+        # logits for callbacks (tb_reports.TensorBoardReports: confusion matrix, PR curves, errors)
+        return {"logits": logits}
 
     def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, self.train_metrics, "train")[0]
+        labels, lengths = batch["labels"], batch["lengths"]
+        embedded = self.model.embed(batch["input_ids"])
+        logits = self.model.classify(embedded, lengths)
+        loss = self.criterion(logits, labels)
+        if self.hparams.adversarial_eps > 0:
+            loss = loss + self._adversarial_loss(loss, embedded, lengths, labels)
+        self.train_metrics.update(logits.detach(), labels)
+        self._log_loss("train", loss, labels.size(0))
+        return loss
+
+    def _adversarial_loss(self, loss, embedded, lengths, labels) -> torch.Tensor:
+        """Miyato et al. 2017: the loss again with the word vectors moved by ``adversarial_eps``
+        (L2 per sentence) in the direction that raises it most, to first order."""
+        if not embedded.requires_grad:  # frozen vectors: the perturbation still needs a gradient
+            embedded = embedded.detach().requires_grad_()
+            loss = self.criterion(self.model.classify(embedded, lengths), labels)
+        (grad,) = torch.autograd.grad(loss, embedded, retain_graph=True)
+        norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None]
+        perturbation = (self.hparams.adversarial_eps * grad / norm).detach()
+        return self.criterion(self.model.classify(embedded + perturbation, lengths), labels)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+            self._ema_started = True
 
     def on_train_epoch_end(self):
         # torchmetrics already reduced these across ranks; sync_dist only silences Lightning's warning
@@ -91,26 +135,36 @@ class SentenceClassifierModule(pl.LightningModule):
             self.val_best.update(self._resumed_val_best)
 
     def validation_step(self, batch, batch_idx):
-        # logits for callbacks (tb_reports.TensorBoardReports: confusion matrix, PR curves, errors)
-        return {"logits": self._shared_step(batch, self.val_metrics, "val")[1]}
+        return self._eval_step(batch, self.val_metrics, "val")
+
+    def _class_report(self, stage: str) -> None:
+        """Per-class numbers of the epoch: logged (TensorBoard) and kept for train.py's metrics.json."""
+        report = per_class(self.confusion[stage].compute().cpu().numpy(), self.label_names)
+        self.confusion[stage].reset()
+        self.class_reports[stage] = report
+        for name, row in report.items():
+            for key in ("precision", "recall", "f1"):
+                self.log(f"{stage}/class_{key}/{name}", row[key], sync_dist=True)  # equal on every rank already
 
     def on_validation_epoch_end(self):
         values = self.val_metrics.compute()
         self.val_metrics.reset()
         self.log_dict(values, prog_bar=True, sync_dist=True)
+        self._class_report("val")
         if not self.trainer.sanity_checking:
             self.val_best.update(values[self.hparams.monitor])
             self.log(f"{self.hparams.monitor}_best", self.val_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch, batch_idx):
-        return {"logits": self._shared_step(batch, self.test_metrics, "test")[1]}
+        return self._eval_step(batch, self.test_metrics, "test")
 
     def on_test_epoch_end(self):
         self.log_dict(self.test_metrics.compute(), sync_dist=True)
         self.test_metrics.reset()
+        self._class_report("test")
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(params=self.model.parameters())  # not the EMA copy
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)

@@ -55,6 +55,18 @@ def print_summary(metrics: dict[str, Any], monitor: str, data_report: Sequence[s
     ]
     if metrics.get("tensorboard_log_dir"):
         lines.append(f"  tensorboard: {tensorboard_command(metrics['tensorboard_log_dir'], log_root)}")
+    per_class = metrics.get("per_class") or {}
+    split = "test" if per_class.get("test") else "val"
+    if per_class.get(split):
+        from bilstm_clf.training.class_report import summary_line
+
+        lines.append(f"  per class:   {split} {summary_line(per_class[split])}")
+    missing = metrics.get("never_predicted_on_dev") or []
+    if missing:
+        # a model that ignores a class can still score well on accuracy: say so loudly
+        warning = f"warning: the chosen model never predicts {', '.join(map(repr, missing))} on dev (try class_weights=balanced)"
+        log.warning(warning)
+        lines.append(f"  {warning}")
     # rows skipped (data.on_bad_row=skip) or cut, so nothing is dropped unseen
     lines += [f"  data:        {line}" for line in data_report]
     if metrics.get("bundle_dir"):

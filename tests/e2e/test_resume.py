@@ -20,9 +20,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tests.conftest import NEGATIVE, POSITIVE, ROOT, run_cli, write
 
-COMPARED = ("test/acc", "test/f1_macro", "test/loss", "best/val/acc", "epochs_trained")
+COMPARED = ("test/acc", "test/f1_macro", "test/loss", "best/val/f1_macro", "epochs_trained")
 # TensorBoard curves that must match too (the interrupted epoch's train/* averages cannot)
-CURVES = ("val/acc", "val/loss", "val/acc_best", "lr-Adam")
+CURVES = ("val/acc", "val/loss", "val/f1_macro_best", "lr-Adam")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def uninterrupted(dataset, tmp_path_factory):
 def test_same_seed_twice_gives_identical_results(dataset, uninterrupted, tmp_path):
     again = train(dataset, tmp_path / "again")
     assert_same(again, uninterrupted)
-    assert again["curves"] == uninterrupted["curves"] and len(again["curves"]["val/acc_best"]) == 3
+    assert again["curves"] == uninterrupted["curves"] and len(again["curves"]["val/f1_macro_best"]) == 3
     assert uninterrupted["lr_schedule"][0]["_last_lr"][0] < 0.01  # the schedule did act
 
 
@@ -142,7 +142,7 @@ def snapshot(directory):
 
 
 def test_the_best_validation_score_survives_a_resume():
-    """val/acc_best is a running maximum: a resumed run must not forget the epochs before the checkpoint."""
+    """val/f1_macro_best is a running maximum: a resumed run must not forget the epochs before the checkpoint."""
     from bilstm_clf.training.lit_module import SentenceClassifierModule
 
     def module():

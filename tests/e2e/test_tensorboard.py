@@ -196,10 +196,10 @@ def test_hparams_entry_has_config_and_final_val_and_test_metrics(runs):
     assert start.hparams["model.hidden_size"].number_value == 16
     assert start.hparams["data.name"].string_value == "custom"
     assert start.hparams["optimizer.lr"].number_value == pytest.approx(0.01)
-    for key in ("val/acc", "val/f1_macro", "val/loss", "test/acc", "test/f1_macro", "test/loss", "best/val/acc"):
+    for key in ("val/acc", "val/f1_macro", "val/loss", "test/acc", "test/f1_macro", "test/loss", "best/val/f1_macro"):
         assert [e.value for e in events.Scalars(f"hp/{key}")] == [pytest.approx(metrics[key])]
     # the val metrics are those of the tested (best) checkpoint
-    assert metrics["val/acc"] == pytest.approx(metrics["best/val/acc"])
+    assert metrics["val/f1_macro"] == pytest.approx(metrics["best/val/f1_macro"])
 
 
 # --- a running TensorBoard ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ def test_fast_run_with_overrides_writes_metrics_and_tensorboard(tiny_dataset, tm
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics) >= {"test/acc", "test/f1_macro", "best/val/acc", "best_checkpoint", "tensorboard_log_dir"}
+    assert set(metrics) >= {"test/acc", "test/f1_macro", "best/val/f1_macro", "best_checkpoint", "tensorboard_log_dir"}
     assert 0.0 <= metrics["test/acc"] <= 1.0
     assert Path(metrics["best_checkpoint"]).is_file()
     assert json.loads((run_dir / "labels.json").read_text()) == ["neg", "pos"]

@@ -77,7 +77,7 @@ def test_end_of_training_bundle_is_complete_and_carries_the_runs_metrics(trained
         head = (bundle / name).read_bytes()[:2]
         assert not head.startswith(b"\x80"), f"{name} looks like a pickle"
     meta = json.loads((bundle / "metadata.json").read_text())
-    assert meta["metrics"]["test/acc"] == metrics["test/acc"] and meta["metrics"]["best/val/acc"] == metrics["best/val/acc"]
+    assert meta["metrics"]["test/acc"] == metrics["test/acc"] and meta["metrics"]["best/val/f1_macro"] == metrics["best/val/f1_macro"]
     assert meta["training"]["data"]["name"] == "custom" and meta["training"]["data"]["text_field"] == "sentence"
     assert meta["model_config"]["embedding_dim"] == 16 and meta["model_config"]["encoder"] == "padded"
     assert meta["labels"] == LABELS == json.loads((bundle / "labels.json").read_text())

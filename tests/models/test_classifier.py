@@ -128,7 +128,7 @@ def test_last_pooling_concat_is_forward_then_backward_final_state():
     model = make_model(pooling="last", encoder="packed")
     ids, lengths = pad([[2, 3, 4, 5], [6, 7]])
     with torch.no_grad():
-        vectors = model.sentence_vectors(ids, lengths)
+        vectors = model.sentence_vectors(model.embed(ids), lengths)
         _, (h_n, _) = model.encoder.lstm(model.embedding(ids[1:, :2]))
     torch.testing.assert_close(vectors[1], torch.cat([h_n[-2][0], h_n[-1][0]]))
 
@@ -205,3 +205,50 @@ def test_reverse_within_length_reverses_real_steps_and_keeps_padding_at_the_end(
         assert torch.equal(flipped[row, :length], x[row, :length].flip(0))
         assert torch.equal(flipped[row, length:], x[row, length:])
     assert torch.equal(reverse_within_length(flipped, lengths_t), x)
+
+
+def test_word_dropout_replaces_only_real_tokens_by_unk_and_only_while_training():
+    model = make_model(word_dropout=0.5)
+    ids, lengths = pad([[2, 3, 4, 5, 6, 7, 8, 9], [10, 11]])
+    seen = []
+    model.embedding.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    model.eval()(ids, lengths)
+    assert torch.equal(seen[-1], ids)  # evaluation (and export) sees every word
+    torch.manual_seed(0)
+    model.train()(ids, lengths)
+    dropped = seen[-1] != ids
+    assert dropped.any() and torch.all(seen[-1][dropped] == 1)  # <unk>
+    assert torch.all(seen[-1][ids == 0] == 0)  # padding stays padding
+
+
+def test_classify_on_embedded_words_is_forward():
+    model = make_model()
+    ids, lengths = pad([[2, 3, 4], [5]])
+    with torch.no_grad():
+        torch.testing.assert_close(model.classify(model.embed(ids), lengths), model(ids, lengths))
+
+
+def test_subword_ngrams_are_fasttext_style_and_stable():
+    from bilstm_clf.models.subwords import fnv1a, ngram_ids
+
+    assert fnv1a("") == 2166136261 and fnv1a("a") == 0xE40C292C  # FNV-1a 32-bit reference values
+    table = ngram_ids(["<pad>", "<unk>", "fun", "unfunny"], buckets=1000, per_word=8)
+    assert table[:2].eq(0).all()
+    # "<fun>": <fu fun un> <fun fun> <fun> -> 3 + 2 + 1 = 6 distinct n-grams
+    assert (table[2] != 0).sum() == 6 and table.max() <= 1000
+    shared = set(table[2].tolist()) & set(table[3].tolist()) - {0}
+    assert shared  # "fun", "un>" ... spelling shared between the words is shared in the table
+    assert torch.equal(table, ngram_ids(["<pad>", "<unk>", "fun", "unfunny"], buckets=1000, per_word=8))
+
+
+def test_subword_vectors_join_the_word_vectors_and_keep_padding_invariance():
+    model = make_model(subword_buckets=97)
+    words = ["<pad>", "<unk>"] + [f"w{i}ord" for i in range(VOCAB - 2)]
+    model.subwords.set_vocabulary(words)
+    ids, lengths = pad([[2, 3, 4], [5]])
+    with torch.no_grad():
+        expected = model.embedding(ids) + model.subwords(ids)
+        torch.testing.assert_close(model.embed(ids), expected)
+        assert torch.all(model.subwords(ids)[ids == 0] == 0) and torch.all(model.subwords(torch.tensor([[1]])) == 0)
+        wide_ids = torch.cat([ids, torch.zeros(2, 4, dtype=torch.long)], 1)
+        torch.testing.assert_close(model(wide_ids, lengths), model(ids, lengths))

