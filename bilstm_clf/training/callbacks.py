@@ -37,12 +37,13 @@ class EpochSummary(pl.Callback):
             self._validated = True
 
     def on_train_epoch_end(self, trainer, pl_module):
-        # after the epoch's validation; Lightning has reduced the on_epoch=True values by now
-        if not trainer.is_global_zero:
-            return
+        # After the epoch's validation. Reading callback_metrics here reduces the on_epoch=True
+        # values (train/loss_epoch), across processes under DDP: every rank must read them.
         metrics = trainer.callback_metrics
         keys = [k for k in self.keys if self._validated or not k.startswith("val/")]
         parts = [f"{k.removesuffix('_epoch')} {float(metrics[k]):.4f}" for k in keys if k in metrics]
+        if not trainer.is_global_zero:
+            return
         log.info("epoch %d: %s (%.1f s)", trainer.current_epoch, ", ".join(parts), time.perf_counter() - self._start)
 
 
