@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_accuracy.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_accuracy.py"
 
 
 @pytest.fixture(scope="module")
