@@ -46,9 +46,12 @@ def test_every_option_composes_and_resolves(group, option, tmp_path):
 
 
 def test_trainer_configs_instantiate(tmp_path):
+    from bilstm_clf.training.precision import resolve_precision
+
     for option in ("cpu", "default"):
         cfg = compose_train([f"trainer={option}"], tmp_path)
-        trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+        precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))  # as train.py does
+        trainer = instantiate(cfg.trainer, precision=precision, logger=False, enable_checkpointing=False)
         assert trainer.max_epochs == cfg.trainer.max_epochs
     gpu = compose_train(["trainer=gpu"])
     assert gpu.trainer.precision == "bf16-mixed" and gpu.trainer.accelerator == "gpu"
