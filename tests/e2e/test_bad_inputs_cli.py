@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.bad_input_cases import CASES, CONFIG_CASES, CORPUS, DIRECTORY, override_value
 from tests.conftest import NEGATIVE, POSITIVE, ROOT, run_cli
 
-TINY = ["trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0", "model.embedding_dim=8", "model.hidden_size=8"]
+TINY = ["embeddings=none", "trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0", "model.embedding_dim=8", "model.hidden_size=8"]
 
 
 def _data_case_args(case, corpus: Path, run_dir: Path) -> list[str]:
@@ -81,7 +81,7 @@ def test_bad_inputs_in_separate_processes(tiny_dataset, tmp_path):
 
     def run(job):
         cid, argv, regex = job
-        return cid, regex, run_cli(["-m", "bilstm_clf.train", *argv], cwd=ROOT, timeout=240)
+        return cid, regex, run_cli(["-m", "bilstm_clf.train", "embeddings=none", *argv], cwd=ROOT, timeout=240)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(run, jobs))
@@ -115,8 +115,8 @@ def test_skips_are_reported_at_the_end_and_a_rerun_never_overwrites(tmp_path):
     dev = ["text,label"] + [f'"{POSITIVE[i]}",pos' for i in range(5)] + [f'"{NEGATIVE[i]}",neg' for i in range(5)] + ["meh,neutral"]
     (data / "dev.csv").write_text("\n".join(dev) + "\n", encoding="utf-8")
     run_dir = tmp_path / "run"
-    common = ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={data}", "data.val_file=dev.csv", "data.on_bad_row=skip",
-              "data.max_chars=1000", "data.max_length=64", f"hydra.run.dir={run_dir}", *TINY[1:]]
+    common = ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={data}", "data.val_file=dev.csv", "data.on_bad_row=skip",
+              "data.max_chars=1000", "data.max_length=64", f"hydra.run.dir={run_dir}", *(t for t in TINY if not t.startswith("trainer.max_epochs"))]
 
     first = run_cli([*common, "trainer.max_epochs=1"], cwd=ROOT)
     assert first.returncode == 0, first.stderr[-3000:]

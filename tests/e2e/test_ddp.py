@@ -34,7 +34,7 @@ def evaluate_whole_split(checkpoint_path, run_dir, split_path):
 def test_ddp_on_two_cpu_processes_shards_batches_and_reduces_metrics(tiny_dataset, tmp_path):
     run_dir, record = tmp_path / "run", tmp_path / "record"
     result = run_cli(
-        ["-m", "bilstm_clf.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=2",
+        ["-m", "bilstm_clf.train", "embeddings=none", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=2",
          "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
          "data.test_file=test.tsv", "data.text_field=sentence", "data.batch_size=4", f"hydra.run.dir={run_dir}",
          "+callbacks.record._target_=tests.helpers.RecordBatches", f"+callbacks.record.directory={record}", *TINY],
@@ -65,7 +65,7 @@ def test_ddp_on_two_cpu_processes_shards_batches_and_reduces_metrics(tiny_datase
 
 def test_local_multirun_with_ddp_is_refused_in_one_line(tiny_dataset, tmp_path):
     result = run_cli(
-        ["-m", "bilstm_clf.train", "-m", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "model.pooling=last,max",
+        ["-m", "bilstm_clf.train", "-m", "embeddings=none", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "model.pooling=last,max",
          "data=custom", f"data.data_dir={tiny_dataset}", "data.text_field=sentence", "data.train_file=train.tsv",
          f"hydra.sweep.dir={tmp_path / 'sweep'}", *TINY],
         cwd=ROOT,

@@ -11,7 +11,7 @@ from tests.conftest import ROOT, run_cli, write
 def test_pooling_sweep_gives_one_run_each_and_a_table(tiny_dataset, tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(
-        ["-m", "bilstm_clf.train", "-m", "model.pooling=last,mean,max", "data=custom", f"data.data_dir={tiny_dataset}",
+        ["-m", "bilstm_clf.train", "-m", "embeddings=none", "model.pooling=last,mean,max", "data=custom", f"data.data_dir={tiny_dataset}",
          "data.train_file=train.tsv", "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence",
          "trainer.max_epochs=1", "model.embedding_dim=16", "model.hidden_size=16", "callbacks.progress_bar.refresh_rate=0",
          f"hydra.sweep.dir={sweep}"],

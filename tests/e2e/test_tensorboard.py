@@ -61,7 +61,7 @@ def runs(tmp_path_factory):
     for name, rows in splits.items():
         write_split(data / f"{name}.tsv", rows)
     logs = root / "logs"
-    common = ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={data}", "data.train_file=train.tsv",
+    common = ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={data}", "data.train_file=train.tsv",
               "data.val_file=dev.tsv", "data.text_field=sentence", "callbacks.progress_bar.refresh_rate=0",
               f"model.embedding_dim={DIM}", "model.hidden_size=16", "optimizer.lr=0.01"]
     full = logs / "runs" / "custom" / "b_full"

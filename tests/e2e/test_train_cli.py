@@ -14,7 +14,7 @@ FAST = ["trainer.max_epochs=2", "callbacks.progress_bar.refresh_rate=0", "model.
 def test_fast_run_with_overrides_writes_metrics_and_tensorboard(tiny_dataset, tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(
-        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+        ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
          "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "model.pooling=attention",
          "model.num_layers=2", "optimizer.lr=0.01", f"hydra.run.dir={run_dir}", *FAST],
         cwd=ROOT,
@@ -38,7 +38,7 @@ def test_fast_run_with_overrides_writes_metrics_and_tensorboard(tiny_dataset, tm
 
 def test_config_error_is_one_line_and_exit_2(tiny_dataset, tmp_path):
     result = run_cli(
-        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+        ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
          "data.text_field=sentence", "model.pooling=min", f"hydra.run.dir={tmp_path / 'r'}", *FAST],
         cwd=ROOT,
     )
@@ -51,7 +51,7 @@ def test_bad_data_error_names_file_and_line(tmp_path):
     data = tmp_path / "d"
     data.mkdir()
     (data / "train.csv").write_text("text,label\ngood,1\nbad\nok,0\n")
-    result = run_cli(["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={data}", f"hydra.run.dir={tmp_path / 'r'}", *FAST], cwd=ROOT)
+    result = run_cli(["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={data}", f"hydra.run.dir={tmp_path / 'r'}", *FAST], cwd=ROOT)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{data / 'train.csv'}:3: expected at least 2 fields, found 1" in result.stderr
@@ -61,7 +61,7 @@ def test_bad_data_error_names_file_and_line(tmp_path):
 def test_trec_with_max_pooling_runs(tmp_path):
     """The issue's example: data=trec model.pooling=max (2 short epochs, carved validation split)."""
     result = run_cli(
-        ["-m", "bilstm_clf.train", "data=trec", "model.pooling=max", "trainer.max_epochs=2", "trainer.limit_train_batches=10",
+        ["-m", "bilstm_clf.train", "embeddings=none", "data=trec", "model.pooling=max", "trainer.max_epochs=2", "trainer.limit_train_batches=10",
          "callbacks.progress_bar.refresh_rate=0", f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'r'}"],
         cwd=ROOT,
     )
@@ -80,7 +80,7 @@ def test_pretrained_text_vectors_frozen_then_unfrozen(tiny_dataset, tmp_path):
     vectors.write_text("".join(f"{w} {' '.join(str((i * 7 + j) % 5 - 2) for j in range(12))}\n" for i, w in enumerate(words[:-3])))
     run_dir = tmp_path / "run"
     result = run_cli(
-        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+        ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
          "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "embeddings=text_file",
          f"embeddings.path={vectors}", "embeddings.freeze=true", "embeddings.unfreeze_at_epoch=1",
          f"hydra.run.dir={run_dir}", *FAST],
@@ -99,7 +99,7 @@ def test_pretrained_text_vectors_frozen_then_unfrozen(tiny_dataset, tmp_path):
 
 def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):
     result = run_cli(
-        ["-m", "bilstm_clf.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "data=custom",
+        ["-m", "bilstm_clf.train", "-m", "embeddings=none", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "data=custom",
          f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv", "data.text_field=sentence",
          f"paths.log_dir={tmp_path}", "trainer.max_epochs=1", "model.embedding_dim=8", "callbacks.progress_bar.refresh_rate=0"],
         cwd=ROOT,
@@ -113,7 +113,7 @@ def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):
 def test_training_without_a_logger(tiny_dataset, tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(
-        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+        ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
          "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "logger=none",
          f"hydra.run.dir={run_dir}", *FAST],
         cwd=ROOT,

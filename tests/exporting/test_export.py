@@ -37,7 +37,7 @@ def trained_run(tmp_path_factory) -> Path:
         (data / f"{split}.tsv").write_text(rows, encoding="utf-8")
     run_dir = root / "run"
     result = run_cli(
-        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={data}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
+        ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={data}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
          "data.test_file=test.tsv", "data.text_field=sentence", "trainer.max_epochs=2", "callbacks.progress_bar.refresh_rate=0",
          "model.embedding_dim=16", "model.hidden_size=16", f"hydra.run.dir={run_dir}"],
         cwd=ROOT,

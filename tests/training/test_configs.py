@@ -46,13 +46,13 @@ def test_every_option_composes_and_resolves(group, option, tmp_path):
 
 
 def test_trainer_configs_instantiate(tmp_path):
-    from bilstm_clf.training.precision import resolve_precision
-
     for option in ("cpu", "default"):
         cfg = compose_train([f"trainer={option}"], tmp_path)
-        precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))  # as train.py does
-        trainer = instantiate(cfg.trainer, precision=precision, logger=False, enable_checkpointing=False)
-        assert trainer.max_epochs == cfg.trainer.max_epochs
+        from bilstm_clf.training.precision import resolve_precision
+
+        precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)  # as train.py does for "auto"
+        trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, precision=precision)
+        assert trainer.max_epochs == cfg.trainer.max_epochs and precision in ("32-true", "bf16-mixed")
     gpu = compose_train(["trainer=gpu"])
     assert gpu.trainer.precision == "bf16-mixed" and gpu.trainer.accelerator == "gpu"
     assert compose_train(["trainer=ddp"]).trainer.strategy == "ddp"
