@@ -69,7 +69,7 @@ label_field: stars
 YAML
 "$BIN/bilstm-clf-train" --help > help.txt
 grep -q "^data: " help.txt || fail "--help does not list the config groups"
-"$BIN/bilstm-clf-train" --config-dir conf data=reviews \
+"$BIN/bilstm-clf-train" --config-dir conf data=reviews embeddings=none \
     model.embedding_dim=8 model.hidden_size=8 trainer.max_epochs=1 callbacks.progress_bar.refresh_rate=0 \
     hydra.run.dir=logs/runs/reviews/ci | tee train.out
 RUN="$USER_DIR/logs/runs/reviews/ci"

@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tests.conftest import ROOT, run_cli, write
 
-TINY = ["model.embedding_dim=8", "model.hidden_size=8", "callbacks.progress_bar.refresh_rate=0", "data.batch_size=8"]
+TINY = ["embeddings=none", "model.embedding_dim=8", "model.hidden_size=8", "callbacks.progress_bar.refresh_rate=0", "data.batch_size=8"]
 
 
 def _reviews(rows: int = 60) -> str:
