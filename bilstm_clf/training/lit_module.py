@@ -45,6 +45,8 @@ class SentenceClassifierModule(pl.LightningModule):
         # An exponential moving average of the weights, used for validation, test and export
         # (Polyak averaging): smoother than the last step's weights, at one extra copy of them.
         self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) if ema_decay else None
+        if self.ema is not None:
+            self.ema.requires_grad_(False)  # updated by averaging, never by gradients (DDP must not wait for them)
         self._ema_started = False
         self.label_names = list(label_names)
         self.tokenizer_json = tokenizer_json

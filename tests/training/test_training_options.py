@@ -21,6 +21,7 @@ def test_ema_weights_follow_the_trained_ones_and_are_what_is_evaluated():
     torch.manual_seed(0)
     module = SentenceClassifierModule(CONFIG, ["a", "b", "c"], ema_decay=0.5)
     assert module.eval_model is module.model  # nothing averaged yet: the sanity check uses the model
+    assert not any(p.requires_grad for p in module.ema.parameters())
     optimizer = torch.optim.SGD(module.model.parameters(), lr=0.5)
     snapshots = []
     for step in range(3):
