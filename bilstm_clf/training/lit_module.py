@@ -146,7 +146,7 @@ class SentenceClassifierModule(pl.LightningModule):
         self.class_reports[stage] = report
         for name, row in report.items():
             for key in ("precision", "recall", "f1"):
-                self.log(f"{stage}/class_{key}/{name}", row[key], sync_dist=True)  # equal on every rank already
+                self.log(f"class_{key}/{stage}/{name}", row[key], sync_dist=True)  # own groups: the val/ and test/ cards stay few
 
     def on_validation_epoch_end(self):
         values = self.val_metrics.compute()

@@ -202,6 +202,21 @@ def test_hparams_entry_has_config_and_final_val_and_test_metrics(runs):
     assert metrics["val/f1_macro"] == pytest.approx(metrics["best/val/f1_macro"])
 
 
+def test_per_class_scores_are_logged_and_match_metrics_json(runs):
+    events, metrics = runs.events, runs.metrics
+    labels = list(metrics["per_class"]["test"])
+    assert len(labels) == 2 and set(metrics["per_class"]["val"]) == set(labels)
+    for split in ("val", "test"):
+        for label in labels:
+            for key in ("precision", "recall", "f1"):
+                assert f"class_{key}/{split}/{label}" in events.Tags()["scalars"]
+    for label in labels:
+        [test_f1] = [e.value for e in events.Scalars(f"class_f1/test/{label}")]
+        assert test_f1 == pytest.approx(metrics["per_class"]["test"][label]["f1"], abs=1e-6)
+    # macro-F1 is the mean of the per-class F1s
+    assert np.mean([row["f1"] for row in metrics["per_class"]["test"].values()]) == pytest.approx(metrics["test/f1_macro"], abs=1e-5)
+
+
 # --- a running TensorBoard ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tensorboard_url(runs, tmp_path_factory):
