@@ -44,7 +44,8 @@ class SentenceClassifierModule(pl.LightningModule):
         self.model = BiLSTMClassifier(**model_config)
         # An exponential moving average of the weights, used for validation, test and export
         # (Polyak averaging): smoother than the last step's weights, at one extra copy of them.
-        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) if ema_decay else None
+        # Buffers are copied, not averaged: the only one is the subword n-gram table (integers).
+        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=False) if ema_decay else None
         if self.ema is not None:
             self.ema.requires_grad_(False)  # updated by averaging, never by gradients (DDP must not wait for them)
         self._ema_started = False
@@ -124,6 +125,8 @@ class SentenceClassifierModule(pl.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.ema is not None:
             self.ema.update_parameters(self.model)
+            for averaged, current in zip(self.ema.module.buffers(), self.model.buffers()):
+                averaged.copy_(current)
             self._ema_started = True
 
     def on_train_epoch_end(self):

@@ -78,3 +78,15 @@ def test_config_refuses_bad_ema_and_adversarial_values():
     for key, value, message in (("ema_decay", 1.5, "must be a number in (0, 1) or null"), ("adversarial_eps", -1, "must be a finite number >= 0")):
         with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
             check_run_config(OmegaConf.create({**base, key: value}))
+
+
+def test_ema_with_subwords_copies_the_ngram_table():
+    torch.manual_seed(0)
+    module = SentenceClassifierModule({**CONFIG, "subword_buckets": 31}, ["a", "b", "c"], ema_decay=0.9)
+    module.model.subwords.set_vocabulary(["<pad>", "<unk>"] + [f"word{i}" for i in range(18)])
+    module.log = lambda *args, **kwargs: None
+    module.training_step(batch(), 0).backward()
+    module.on_train_batch_end(None, None, 0)
+    assert torch.equal(module.eval_model.subwords.ngrams, module.model.subwords.ngrams) and module.model.subwords.ngrams.any()
+    b = batch()
+    torch.testing.assert_close(module(b["input_ids"], b["lengths"]), module.model.eval()(b["input_ids"], b["lengths"]))
