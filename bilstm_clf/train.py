@@ -13,12 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 from bilstm_clf.common.atomic import write_json_atomic, write_text_atomic
 from bilstm_clf.common.config_checks import check_run_config, probe_optimizer
 from bilstm_clf.common.errors import ConfigError
+from bilstm_clf.configs import CONFIG_DIR
 from bilstm_clf.training.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
 from bilstm_clf.training.run_report import errors_into_run_log, print_summary
 
 log = logging.getLogger("bilstm_clf.train")
-
-from bilstm_clf.configs import CONFIG_DIR
 
 
 def class_weights(setting, counts) -> list[float] | None:
@@ -93,6 +92,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from bilstm_clf.training.checkpoint_io import AtomicCheckpointIO
     from bilstm_clf.training.class_report import never_predicted
     from bilstm_clf.training.lit_module import SentenceClassifierModule
+    from bilstm_clf.training.precision import resolve_precision
     from bilstm_clf.training.tb_reports import log_final_hparams
 
     started = time.perf_counter()
@@ -144,8 +144,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         from pytorch_lightning.callbacks import LearningRateMonitor
 
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    from bilstm_clf.training.precision import resolve_precision
-
     trainer_cfg = OmegaConf.merge(cfg.trainer, {"precision": resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))})
     trainer: pl.Trainer = instantiate_checked(
         trainer_cfg, "trainer", callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]

