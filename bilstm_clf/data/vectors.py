@@ -191,13 +191,17 @@ def embedding_matrix(
     token_counts: np.ndarray | None = None,
     lowercase_fallback: bool = True,
     seed: int = 0,
+    dims: int | None = None,
 ) -> tuple[np.ndarray, Coverage]:
     """[V, d] matrix for ids 0..V-1. ``<pad>`` (id 0) is zero; ``<unk>`` (id 1) the mean vector;
-    words without a vector are drawn from ``oov_init`` with the pretrained vectors' std (or ``oov_scale``)."""
+    words without a vector are drawn from ``oov_init`` with the pretrained vectors' std (or ``oov_scale``).
+    ``dims``: keep the vectors' first ``dims`` principal components (see ``principal_components``)."""
     if oov_init not in OOV_INITS:
         raise UserError(f"config embeddings.oov_init={oov_init!r}: expected one of {', '.join(OOV_INITS)}")
     if not vectors:
         raise UserError("the pretrained vectors cover none of the vocabulary (wrong file, or a lowercase mismatch?)")
+    if dims is not None:
+        vectors = principal_components(vectors, dims)
     dim = len(next(iter(vectors.values())))
     found = np.stack(list(vectors.values()))
     scale = float(oov_scale) if oov_scale is not None else float(found.std())
@@ -227,6 +231,29 @@ def embedding_matrix(
         tokens=tokens,
     )
     return matrix, coverage
+
+
+def principal_components(vectors: dict[str, np.ndarray], dims: int) -> dict[str, np.ndarray]:
+    """The vocabulary's vectors, centred and projected on their first ``dims`` principal components.
+
+    Why: the LSTM's input matmuls, embedding dropout and the embedding table's optimiser step all
+    scale with the width; half of spaCy's 300 dimensions carry most of its variance (Raunak 2017),
+    and the mean direction every vector shares carries no meaning (Mu & Viswanath 2018).
+    Deterministic: each component's sign is fixed so that its largest entry is positive.
+    """
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+        raise UserError(f"config embeddings.dims={dims!r}: expected a positive integer or null")
+    words = list(vectors)
+    stacked = np.stack([vectors[w] for w in words]).astype(np.float64)
+    if dims >= stacked.shape[1]:
+        return vectors
+    centred = stacked - stacked.mean(0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    components = components[:dims]
+    largest = np.abs(components).argmax(1)
+    components *= np.sign(components[np.arange(dims), largest])[:, None]
+    projected = (centred @ components.T).astype(np.float32)
+    return dict(zip(words, projected))
 
 
 def rescale(matrix: np.ndarray, target_std: float | None) -> np.ndarray:
@@ -292,5 +319,6 @@ def vectors_for_vocabulary(options: Mapping, itos: Sequence[str], token_counts: 
     vectors = load_vectors(source, options.get("path"), options.get("words"), vocab=itos, lowercase_fallback=lowercase,
                            model=options.get("model"), package=options.get("package"))
     matrix, coverage = embedding_matrix(itos, vectors, oov_init=options.get("oov_init", "uniform"), oov_scale=options.get("oov_scale"),
-                                        token_counts=token_counts, lowercase_fallback=lowercase, seed=seed)
+                                        token_counts=token_counts, lowercase_fallback=lowercase, seed=seed,
+                                        dims=options.get("dims"))
     return rescale(matrix, options.get("target_std")), str(coverage)

