@@ -17,6 +17,8 @@ from bilstm_clf.common.errors import ConfigError, UserError
 # so a loss here would silently keep the worst checkpoint: it is refused instead.
 MONITORS = ("val/acc", "val/f1_macro")
 SCHEDULER_INTERVALS = ("epoch", "step")
+# class_weights rules: the power of n / (C · count_c) each class's loss is weighted by
+CLASS_WEIGHT_RULES = {"balanced": 1.0, "sqrt_balanced": 0.5}
 
 
 def is_int(value: Any) -> bool:
@@ -115,13 +117,14 @@ def check_run_config(cfg: Any) -> None:
         raise ConfigError("adversarial_eps", eps, "must be a finite number >= 0")
     choice("scheduler_interval", cfg.get("scheduler_interval", "epoch"), SCHEDULER_INTERVALS)
     weights = cfg.get("class_weights")
-    if isinstance(weights, str) and weights != "balanced":
-        raise ConfigError("class_weights", weights, "expected null, balanced or a list of numbers")
+    expected = f"expected null, {', '.join(CLASS_WEIGHT_RULES)} or a list of numbers"
+    if isinstance(weights, str) and weights not in CLASS_WEIGHT_RULES:
+        raise ConfigError("class_weights", weights, expected)
     if weights is not None and not isinstance(weights, str):
         try:
             values = [float(w) for w in weights]
         except (TypeError, ValueError):
-            raise ConfigError("class_weights", weights, "expected null, balanced or a list of numbers") from None
+            raise ConfigError("class_weights", weights, expected) from None
         if any(not v > 0 for v in values):
             raise ConfigError("class_weights", weights, "weights must be positive numbers")
     ckpt = cfg.get("ckpt_path")
