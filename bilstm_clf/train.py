@@ -37,7 +37,7 @@ def class_weights(setting, counts) -> list[float] | None:
 
 def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
     """The [V, d] matrix for the vocabulary from ``cfg.embeddings`` and its coverage line, or None."""
-    from bilstm_clf.data.vectors import vectors_for_vocabulary
+    from bilstm_clf.data.embedding_config import vectors_for_vocabulary
 
     options = OmegaConf.to_container(cfg.get("embeddings") or OmegaConf.create({}), resolve=True)
     found = vectors_for_vocabulary(options, datamodule.tokenizer.itos(), datamodule.token_counts(), seed)

