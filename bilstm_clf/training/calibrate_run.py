@@ -1,0 +1,83 @@
+"""After training (single-label, ``calibration=temperature``): fit the temperature on dev with the
+tested weights, record it in the best checkpoint (so export carries it into the bundle), and
+report ECE and NLL before and after on dev and test, with reliability diagrams in TensorBoard.
+The math is in ``calibration``; this module runs it on a trained model."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from bilstm_clf.common.atomic import write_atomic
+from bilstm_clf.data.batching import BucketBatchSampler, PadCollate
+from bilstm_clf.training.calibration import calibration_report, fit_temperature, reliability
+from bilstm_clf.training.lit_module import CHECKPOINT_KEY
+
+log = logging.getLogger("bilstm_clf.train")
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, dataset, pad_id: int = 0, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(logits [N, C] float64, labels [N]) of a whole split, in dataset order, on the model's device."""
+    sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False, num_replicas=1, rank=0)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits = np.empty((len(dataset), 0))
+    parts, order = [], []
+    for batch in DataLoader(dataset, batch_sampler=sampler, collate_fn=PadCollate(pad_id)):
+        parts.append(model(batch["input_ids"].to(device), batch["lengths"]).double().cpu().numpy())
+        order.append(batch["index"].numpy())
+    model.train(was_training)
+    if parts:
+        logits = np.empty((len(dataset), parts[0].shape[1]))
+        logits[np.concatenate(order)] = np.concatenate(parts)
+    return logits, np.asarray(dataset.labels)
+
+
+def store_in_checkpoint(path: str, calibration: dict[str, Any]) -> None:
+    """Add ``calibration`` to the checkpoint's bilstm_clf entry, rewriting the file atomically."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint.setdefault(CHECKPOINT_KEY, {})["calibration"] = calibration
+    write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def calibrate(method: str, module, datamodule, best_path: str, writer=None, step: int = 0) -> dict[str, Any]:
+    """Keys for metrics.json: ``calibration`` ({method, temperature}) and ``val/ece``,
+    ``val/ece_calibrated``, ``val/nll``, ``val/nll_calibrated`` (and ``test/...``)."""
+    if method == "none" or getattr(module, "multi_label", False):
+        return {"calibration": {"method": "none"}}
+    model = module.eval_model
+    val_logits, val_labels = predict_logits(model, datamodule.datasets["val"], datamodule.pad_id)
+    temperature = fit_temperature(val_logits, val_labels)
+    metrics: dict[str, Any] = {}
+    splits = {"val": (val_logits, val_labels)}
+    if "test" in datamodule.datasets:
+        splits["test"] = predict_logits(model, datamodule.datasets["test"], datamodule.pad_id)
+    for split, (logits, labels) in splits.items():
+        for key, value in calibration_report(logits, labels, temperature).items():
+            if key != "acc":
+                metrics[f"{split}/{key}"] = value
+        if writer is not None:
+            from bilstm_clf.training.calibration import softmax
+            from bilstm_clf.training.tb_reliability import reliability_diagram_image
+
+            name = "dev" if split == "val" else split
+            image = reliability_diagram_image(
+                reliability(softmax(logits), labels), reliability(softmax(logits, temperature), labels),
+                f"{name} reliability, temperature T = {temperature:.3f} (fitted on dev)",
+            )
+            writer.add_image(f"{split}/reliability_diagram", image, step, dataformats="HWC")
+    calibration = {"method": "temperature", "temperature": temperature, "fitted_on": "val",
+                   "val_ece": metrics["val/ece"], "val_ece_calibrated": metrics["val/ece_calibrated"]}
+    module.calibration = calibration  # for an export from memory (no checkpoint callback)
+    if best_path:
+        store_in_checkpoint(best_path, calibration)
+    log.info("temperature scaling: T = %.4f; dev ECE %.2f%% -> %.2f%%%s", temperature, 100 * metrics["val/ece"],
+             100 * metrics["val/ece_calibrated"],
+             f"; test ECE {100 * metrics['test/ece']:.2f}% -> {100 * metrics['test/ece_calibrated']:.2f}%" if "test/ece" in metrics else "")
+    return {"calibration": {"method": "temperature", "temperature": temperature}, **metrics}
