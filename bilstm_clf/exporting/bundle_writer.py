@@ -57,14 +57,15 @@ def write_bundle(
     _check_target(target, force)  # fail before the slow part
     target.parent.mkdir(parents=True, exist_ok=True)
     model = build_model(source) if len(sources) == 1 else ensemble_of(sources)
-    activation = "sigmoid" if source.multi_label else "softmax"
+    # sigmoid outputs for multi-label models (passed only then: export_onnx's older signature stays valid)
+    head = {"activation": "sigmoid"} if source.multi_label else {}
     # Built beside the target, renamed into place whole; --force swaps atomically (atomic.py).
     with atomic_directory(target, overwrite=force) as staging:
-        onnx_info = export_onnx(model, staging / bundle.MODEL_FILE, exporter, activation)
+        onnx_info = export_onnx(model, staging / bundle.MODEL_FILE, exporter, **head)
         onnx_info["quantization"] = None
         onnx_info["ensemble_members"] = len(sources) if len(sources) > 1 else None
         if quantize == "int8":
-            onnx_info.update(quantize_onnx(model, staging / bundle.MODEL_FILE, activation))
+            onnx_info.update(quantize_onnx(model, staging / bundle.MODEL_FILE, **head))
         (staging / bundle.TOKENIZER_FILE).write_text(source.tokenizer_json, encoding="utf-8")
         (staging / bundle.LABELS_FILE).write_text(json.dumps(source.label_names, indent=1) + "\n", encoding="utf-8")
         metadata = bundle.build_metadata(
