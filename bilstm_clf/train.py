@@ -79,7 +79,8 @@ def _refuse_local_ddp_sweep(trainer) -> None:
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     """Config values worth comparing runs on, flattened for TensorBoard's hparams table."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    keep = {k: resolved[k] for k in ("data", "model", "embeddings", "optimizer", "scheduler", "seed", "label_smoothing", "class_weights") if k in resolved}
+    keep = {k: resolved[k] for k in ("data", "model", "embeddings", "optimizer", "scheduler", "seed", "label_smoothing", "class_weights",
+                                       "calibration", "thresholds", "pos_weight") if k in resolved}
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from bilstm_clf.common import config_checks as check
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
-from bilstm_clf.data.label_sets import LabelSetParser, MultiHotCollate, MultiHotDataset, label_vocabulary, multi_hot
+from bilstm_clf.data.label_sets import MultiHotCollate, label_set_options, label_vocabulary, multi_hot_dataset
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
 from bilstm_clf.data.tokenizer import STYLES, Tokenizer
 from bilstm_clf.common.errors import ConfigError, DataError
@@ -68,8 +68,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.read_options = {k: arguments[k] for k in read_keys}
         # multi-label data: the label field holds a set of labels (bilstm_clf.data.label_sets)
         self.multi_label = multi_label
-        if multi_label:
-            self.read_options["label_parser"] = LabelSetParser(label_separator, allow_empty_labels)
+        self.read_options.update(label_set_options(multi_label, label_separator, allow_empty_labels))
         # display names of the files' labels ({"0": "negative", ...}); labels not named keep their own
         self.display_names = {str(k): str(v) for k, v in (label_names or {}).items()}
         self.val_fraction = val_fraction
@@ -115,12 +114,10 @@ class TextClassificationDataModule(pl.LightningDataModule):
         test = self._read("test") if self.files["test"] else None
         self.examples = {"train": train, "val": val} | ({"test": test} if test is not None else {})
 
-        if self.multi_label:
-            self.file_labels = label_vocabulary(ex.label for ex in train)
-            if not self.file_labels:
-                raise DataError(self.path("train"), "no row of the training split carries a label")
-        else:
-            self.file_labels = label_order(ex.label for ex in train)  # as the files spell them, in class order
+        # as the files spell them, in class order (multi-label: every label any row carries)
+        self.file_labels = (label_vocabulary if self.multi_label else label_order)(ex.label for ex in train)
+        if self.multi_label and not self.file_labels:
+            raise DataError(self.path("train"), "no row of the training split carries a label")
         if len(self.file_labels) < 2 and not self.multi_label:
             raise DataError(self.path("train"), f"the training split has a single class ({self.file_labels[0]!r}); need at least 2")
         self.label_names = [self.display_names.get(label, label) for label in self.file_labels]
@@ -133,7 +130,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         for split, rows in self.examples.items():
             ids = self.tokenizer.encode_batch([ex.text for ex in rows])
             if self.multi_label:
-                self.datasets[split] = MultiHotDataset(ids, multi_hot([ex.label for ex in rows], label_ids))
+                self.datasets[split] = multi_hot_dataset(ids, [ex.label for ex in rows], label_ids)
             else:
                 self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
         for report in self.reports.values():
@@ -315,7 +312,3 @@ def _check_options(options: dict) -> None:
         check.positive_int(key(name), options[name])
     check.non_negative_int(key("num_workers"), options["num_workers"])
     check.integer("seed", options["seed"])
-    check.boolean(key("multi_label"), options["multi_label"])
-    check.boolean(key("allow_empty_labels"), options["allow_empty_labels"])
-    if not isinstance(options["label_separator"], str) or not options["label_separator"]:
-        raise ConfigError(key("label_separator"), options["label_separator"], "must be a non-empty string, such as '|'")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bilstm_clf.common import config_checks as check
+from bilstm_clf.common.errors import ConfigError
 from bilstm_clf.data.batching import EncodedDataset, PadCollate
 
 DEFAULT_SEPARATOR = "|"
@@ -62,6 +64,16 @@ class LabelSetParser:
         return tuple(sorted(set(names))), None
 
 
+def label_set_options(multi_label, separator, allow_empty) -> dict:
+    """The reader options of ``data.multi_label`` / ``label_separator`` / ``allow_empty_labels``,
+    checked: ``{"label_parser": LabelSetParser(...)}`` in multi-label mode, else nothing."""
+    check.boolean("data.multi_label", multi_label)
+    check.boolean("data.allow_empty_labels", allow_empty)
+    if not isinstance(separator, str) or not separator:
+        raise ConfigError("data.label_separator", separator, "must be a non-empty string, such as '|'")
+    return {"label_parser": LabelSetParser(separator, allow_empty)} if multi_label else {}
+
+
 def label_vocabulary(label_sets: Iterable[LabelSet]) -> list[str]:
     """Every label that occurs, in the stable order of single-label data (numeric, else alphabetical)."""
     from bilstm_clf.data.readers import label_order
@@ -75,6 +87,10 @@ def multi_hot(label_sets: Sequence[LabelSet], label_ids: dict[str, int]) -> np.n
     for row, labels in enumerate(label_sets):
         targets[row, [label_ids[name] for name in labels]] = 1.0
     return targets
+
+
+def multi_hot_dataset(ids: Sequence[Sequence[int]], label_sets: Sequence[LabelSet], label_ids: dict[str, int]) -> MultiHotDataset:
+    return MultiHotDataset(ids, multi_hot(label_sets, label_ids))
 
 
 class MultiHotDataset(EncodedDataset):
