@@ -47,21 +47,22 @@ def store_in_checkpoint(path: str, calibration: dict[str, Any]) -> None:
 
 
 def calibrate(method: str, module, datamodule, best_path: str, writer=None, step: int = 0) -> dict[str, Any]:
-    """Keys for metrics.json: ``calibration`` ({method, temperature}) and ``val/ece``,
-    ``val/ece_calibrated``, ``val/nll``, ``val/nll_calibrated`` (and ``test/...``)."""
+    """Keys for metrics.json: ``val/ece``, ``val/ece_calibrated`` (and ``test/...``), and
+    ``calibration``: method, temperature and the NLL before and after per split."""
     if method == "none" or getattr(module, "multi_label", False):
         return {"calibration": {"method": "none"}}
     model = module.eval_model
     val_logits, val_labels = predict_logits(model, datamodule.datasets["val"], datamodule.pad_id)
     temperature = fit_temperature(val_logits, val_labels)
     metrics: dict[str, Any] = {}
+    losses: dict[str, float] = {}
     splits = {"val": (val_logits, val_labels)}
     if "test" in datamodule.datasets:
         splits["test"] = predict_logits(model, datamodule.datasets["test"], datamodule.pad_id)
     for split, (logits, labels) in splits.items():
-        for key, value in calibration_report(logits, labels, temperature).items():
-            if key != "acc":
-                metrics[f"{split}/{key}"] = value
+        report = calibration_report(logits, labels, temperature)
+        metrics.update({f"{split}/ece": report["ece"], f"{split}/ece_calibrated": report["ece_calibrated"]})
+        losses.update({f"{split}_nll": report["nll"], f"{split}_nll_calibrated": report["nll_calibrated"]})
         if writer is not None:
             from bilstm_clf.training.calibration import softmax
             from bilstm_clf.training.tb_reliability import reliability_diagram_image
@@ -80,4 +81,4 @@ def calibrate(method: str, module, datamodule, best_path: str, writer=None, step
     log.info("temperature scaling: T = %.4f; dev ECE %.2f%% -> %.2f%%%s", temperature, 100 * metrics["val/ece"],
              100 * metrics["val/ece_calibrated"],
              f"; test ECE {100 * metrics['test/ece']:.2f}% -> {100 * metrics['test/ece_calibrated']:.2f}%" if "test/ece" in metrics else "")
-    return {"calibration": {"method": "temperature", "temperature": temperature}, **metrics}
+    return {"calibration": {"method": "temperature", "temperature": temperature, **losses}, **metrics}

@@ -95,7 +95,7 @@ def test_single_label_run_fits_a_temperature_and_reports_ece(tiny_dataset, tmp_p
     metrics = json.loads((run / "metrics.json").read_text())
     temperature = metrics["calibration"]["temperature"]
     assert metrics["calibration"]["method"] == "temperature" and temperature > 0
-    assert metrics["val/nll_calibrated"] <= metrics["val/nll"] + 1e-9
+    assert metrics["calibration"]["val_nll_calibrated"] <= metrics["calibration"]["val_nll"] + 1e-9
     for key in ("val/ece", "val/ece_calibrated", "test/ece", "test/ece_calibrated"):
         assert 0.0 <= metrics[key] <= 1.0
     checkpoint = torch.load(metrics["best_checkpoint"], weights_only=True)
