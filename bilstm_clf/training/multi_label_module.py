@@ -51,9 +51,7 @@ class MultiLabelClassifierModule(SentenceClassifierModule):
     multi_label = True
 
     def __init__(self, *args: Any, thresholds: str | float = "per_label", pos_weight: Sequence[float] | None = None, **kwargs: Any):
-        kwargs.pop("class_weights", None)  # single-label loss weights; pos_weight is this loss's
-        kwargs.pop("label_smoothing", None)
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # class_weights / label_smoothing: refused by config_checks here
         labels = len(self.label_names)
         self.threshold_mode = thresholds
         self.criterion = MultiHotBCE(pos_weight)

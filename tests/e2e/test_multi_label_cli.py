@@ -78,6 +78,27 @@ def test_multi_label_panels_in_tensorboard(multi_label_run):
     assert "with a wrong label set" in _text(events, "val/misclassified")
 
 
+def test_the_trained_bundle_equals_its_checkpoint(multi_label_run):
+    from bilstm_clf.data.tokenizer import Tokenizer
+    from bilstm_clf.models import BiLSTMClassifier
+    from bilstm_clf.serving.runtime import Classifier
+
+    metrics = json.loads((multi_label_run / "metrics.json").read_text())
+    checkpoint = torch.load(metrics["best_checkpoint"], weights_only=True)
+    model = BiLSTMClassifier(**checkpoint["hyper_parameters"]["model_config"]).eval()
+    model.load_state_dict({k[len("model."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")})
+    texts = [*POSITIVE, *NEGATIVE, "an unseen text about nothing"]
+    ids = Tokenizer.from_json(checkpoint["bilstm_clf"]["tokenizer_json"]).encode_batch(texts)
+    batch = torch.nn.utils.rnn.pad_sequence([torch.tensor(r) for r in ids], batch_first=True)
+    with torch.inference_mode():
+        expected = torch.sigmoid(model(batch, torch.tensor([len(r) for r in ids]))).numpy()
+    classifier = Classifier.load(multi_label_run / "bundle")
+    assert abs(classifier.predict_proba(texts) - expected).max() <= 1e-5
+    thresholds = checkpoint["bilstm_clf"]["multi_label"]["thresholds"]
+    for row, prediction in zip(expected, classifier.predict(texts)):
+        assert prediction.labels == tuple(n for n, p, t in zip(classifier.labels, row, thresholds) if p >= t)
+
+
 def test_predict_with_the_multi_label_bundle(multi_label_run, tmp_path):
     result = run_cli(["-m", "bilstm_clf.predict", "--bundle", str(multi_label_run / "bundle"), "--top-k", "2", "a joy to watch"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
