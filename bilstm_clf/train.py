@@ -200,7 +200,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         from bilstm_clf.training.calibrate_run import calibrate
 
         writer = next((lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        calibrated = calibrate(cfg.get("calibration", "temperature"), module, datamodule, best_path, writer, trainer.global_step)
+        calibrated = calibrate(cfg.get("calibration", "temperature"), module, datamodule, best_path, output_dir, writer, trainer.global_step)
+        best_path = calibrated.pop("best_checkpoint", best_path)  # a resumed run's best may be a calibrated copy
     scores = ("acc", "f1_macro", "loss", "f1_micro", "subset_acc", "hamming_loss")
     metrics = {
         **{f"val/{k}": val_metrics[f"val/{k}"] for k in scores if f"val/{k}" in val_metrics},

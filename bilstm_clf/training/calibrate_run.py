@@ -6,6 +6,8 @@ The math is in ``calibration``; this module runs it on a trained model."""
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,16 +41,35 @@ def predict_logits(model: torch.nn.Module, dataset, pad_id: int = 0, batch_size:
     return logits, np.asarray(dataset.labels)
 
 
-def store_in_checkpoint(path: str, calibration: dict[str, Any]) -> None:
-    """Add ``calibration`` to the checkpoint's bilstm_clf entry, rewriting the file atomically."""
+def store_in_checkpoint(path: str | Path, calibration: dict[str, Any], run_dir: str | Path) -> Path:
+    """Add ``calibration`` to the checkpoint's bilstm_clf entry; returns the file that holds it.
+
+    A checkpoint of this run is rewritten atomically, and its other names (``last.ckpt`` as a hard
+    link of the same epoch) are pointed at the new file. A checkpoint of another run (a resumed
+    run's best can be the old run's) is never written to: a calibrated copy goes into this run's
+    ``checkpoints/``."""
+    path, run_dir = Path(path), Path(run_dir)
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     checkpoint.setdefault(CHECKPOINT_KEY, {})["calibration"] = calibration
+    if not path.resolve().is_relative_to(run_dir.resolve()):
+        target = run_dir / "checkpoints" / path.name
+        target = target if not target.exists() else target.with_name(f"{path.stem}-calibrated.ckpt")
+        write_atomic(target, lambda tmp: torch.save(checkpoint, tmp))
+        return target
+    siblings = [p for p in path.parent.glob("*.ckpt") if p != path and p.samefile(path)]
     write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
+    for other in siblings:  # one file with two names stays one file
+        staging = other.with_name(f".{other.name}.link")
+        staging.unlink(missing_ok=True)
+        os.link(path, staging)
+        os.replace(staging, other)
+    return path
 
 
-def calibrate(method: str, module, datamodule, best_path: str, writer=None, step: int = 0) -> dict[str, Any]:
-    """Keys for metrics.json: ``val/ece``, ``val/ece_calibrated`` (and ``test/...``), and
-    ``calibration``: method, temperature and the NLL before and after per split."""
+def calibrate(method: str, module, datamodule, best_path: str, run_dir: str | Path = ".", writer=None, step: int = 0) -> dict[str, Any]:
+    """Keys for metrics.json: ``val/ece``, ``val/ece_calibrated`` (and ``test/...``),
+    ``calibration`` (method, temperature, the NLL before and after per split) and, when a
+    checkpoint was calibrated, ``best_checkpoint``: the file that now holds the temperature."""
     if method == "none" or getattr(module, "multi_label", False):
         return {"calibration": {"method": "none"}}
     model = module.eval_model
@@ -76,9 +97,8 @@ def calibrate(method: str, module, datamodule, best_path: str, writer=None, step
     calibration = {"method": "temperature", "temperature": temperature, "fitted_on": "val",
                    "val_ece": metrics["val/ece"], "val_ece_calibrated": metrics["val/ece_calibrated"]}
     module.calibration = calibration  # for an export from memory (no checkpoint callback)
-    if best_path:
-        store_in_checkpoint(best_path, calibration)
+    stored = {"best_checkpoint": str(store_in_checkpoint(best_path, calibration, run_dir))} if best_path else {}
     log.info("temperature scaling: T = %.4f; dev ECE %.2f%% -> %.2f%%%s", temperature, 100 * metrics["val/ece"],
              100 * metrics["val/ece_calibrated"],
              f"; test ECE {100 * metrics['test/ece']:.2f}% -> {100 * metrics['test/ece_calibrated']:.2f}%" if "test/ece" in metrics else "")
-    return {"calibration": {"method": "temperature", "temperature": temperature, **losses}, **metrics}
+    return {"calibration": {"method": "temperature", "temperature": temperature, **losses}, **metrics, **stored}

@@ -71,3 +71,26 @@ def test_temperature_scaled_module_divides_the_logits():
     assert wrapped(None, None).tolist() == [[1.0, -2.0]] and wrapped.embedding.num_embeddings == 4
     with pytest.raises(ValueError):
         TemperatureScaled(Fixed(), 0.0)
+
+
+def test_the_temperature_goes_into_this_runs_checkpoint_and_never_into_another_runs(tmp_path):
+    import os
+
+    torch = pytest.importorskip("torch")
+    from bilstm_clf.training.calibrate_run import store_in_checkpoint
+
+    run, old = tmp_path / "run", tmp_path / "old"
+    for d in (run, old):
+        (d / "checkpoints").mkdir(parents=True)
+    best = run / "checkpoints" / "epoch01.ckpt"
+    torch.save({"bilstm_clf": {"tokenizer_json": "{}"}}, best)
+    os.link(best, run / "checkpoints" / "last.ckpt")  # the epoch's top-k file and last.ckpt: one file
+    assert store_in_checkpoint(best, {"temperature": 2.0}, run) == best
+    assert (run / "checkpoints" / "last.ckpt").samefile(best)
+    assert torch.load(best, weights_only=True)["bilstm_clf"]["calibration"] == {"temperature": 2.0}
+    foreign = old / "checkpoints" / "epoch03.ckpt"  # a resumed run's best can be the old run's file
+    torch.save({"bilstm_clf": {}}, foreign)
+    before = foreign.read_bytes()
+    copy = store_in_checkpoint(foreign, {"temperature": 1.5}, run)
+    assert copy == run / "checkpoints" / "epoch03.ckpt" and foreign.read_bytes() == before
+    assert torch.load(copy, weights_only=True)["bilstm_clf"]["calibration"] == {"temperature": 1.5}
