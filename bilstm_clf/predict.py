@@ -9,7 +9,9 @@ after every batch, so memory stays bounded on inputs of any length, and no physi
 beyond ``max_chars`` characters (longer lines are cut while reading).
 
 Each record gets ``index`` (0-based), ``line`` (1-based physical line, for file/stdin input),
-``label`` and ``probabilities``; plus, when they apply:
+``label`` (multi-label bundles: ``labels``, the list of labels at or above their thresholds,
+possibly empty) and ``probabilities`` (every label's); with ``--top-k K``, ``top_k``: the K most
+probable labels and their probabilities, best first; plus, when they apply:
 
 - ``"empty": true`` with ``label``/``probabilities`` null: the text has no tokens (an empty or
   whitespace-only line, or only characters the tokenizer drops);
@@ -45,12 +47,12 @@ REPORTED_PROBLEMS = 5  # per run on stderr; every bad record also carries its "e
 
 
 # --- writing ----------------------------------------------------------------------------------
-def _record_dict(record: Record, prediction) -> dict[str, Any]:
+def _record_dict(record: Record, prediction, multi_label: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"index": record.index}
     if record.line is not None:
         out["line"] = record.line
     if record.error is not None:
-        out.update(label=None, probabilities=None, error=record.error)
+        out.update({"labels" if multi_label else "label": None, "probabilities": None, "error": record.error})
         return out
     out.update(prediction.to_dict())
     if record.cut:
@@ -68,7 +70,11 @@ class TableWriter:
 
     def write(self, record: Record, result: dict[str, Any]) -> None:
         where = result.get("line", result["index"] + 1)
-        label = result["label"] if result["label"] is not None else ("(error)" if "error" in result else "(empty)")
+        label = result.get("label")
+        if "labels" in result and result["labels"] is not None:
+            label = "|".join(result["labels"]) or "(none)"
+        if label is None:
+            label = "(error)" if "error" in result else "(empty)"
         probabilities = result["probabilities"] or {}
         cells = "".join(f"  {probabilities[lb]:>{self.width}.4f}" if lb in probabilities else f"  {'-':>{self.width}}" for lb in self.labels)
         text = result.get("error") or (record.text or "")
@@ -77,7 +83,7 @@ class TableWriter:
         self.out.write(f"{where:>7}  {label:<{self.width}}{cells}  {text}\n")
 
 
-def run(classifier: Classifier, records: Iterable[Record], out: TextIO, *, batch_size: int, fmt: str, source: str) -> tuple[int, int]:
+def run(classifier: Classifier, records: Iterable[Record], out: TextIO, *, batch_size: int, fmt: str, source: str, top_k: int | None = None) -> tuple[int, int]:
     """Classify ``records`` batch by batch, writing each batch before reading the next.
     Returns (records written, records with errors)."""
     table = TableWriter(out, classifier.labels) if fmt == "table" else None
@@ -87,9 +93,9 @@ def run(classifier: Classifier, records: Iterable[Record], out: TextIO, *, batch
     def flush() -> None:
         nonlocal written, failed
         good = [r for r in batch if r.error is None]
-        predictions = iter(classifier.predict([r.text for r in good]))
+        predictions = iter(classifier.predict([r.text for r in good], top_k=top_k))
         for record in batch:
-            result = _record_dict(record, next(predictions) if record.error is None else None)
+            result = _record_dict(record, next(predictions) if record.error is None else None, classifier.multi_label)
             if record.error is not None:
                 failed += 1
                 if failed <= REPORTED_PROBLEMS:
@@ -129,6 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoding", default="utf-8", help="input encoding, ASCII-compatible (default utf-8)")
     parser.add_argument("--format", "-f", choices=OUTPUT_FORMATS, default="jsonl", help="output format (default jsonl)")
     parser.add_argument("--batch-size", type=int, default=256, help="records classified at a time (default 256)")
+    parser.add_argument("--top-k", type=int, default=None, metavar="K",
+                        help="also list the K most probable labels with their probabilities, best first (top_k)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: onnxruntime's choice)")
     return parser.parse_args(argv)
 
@@ -152,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: must be a positive integer")
+    if args.top_k is not None and args.top_k < 1:
+        raise UserError(f"--top-k {args.top_k}: must be a positive integer")
     try:
         codecs.lookup(args.encoding)
     except LookupError:
@@ -180,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     if hasattr(out, "reconfigure"):
         out.reconfigure(encoding="utf-8")  # JSON lines are UTF-8 whatever the locale
     try:
-        written, failed = run(classifier, records, out, batch_size=args.batch_size, fmt=args.format, source=source)
+        written, failed = run(classifier, records, out, batch_size=args.batch_size, fmt=args.format, source=source, top_k=args.top_k)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as shell tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

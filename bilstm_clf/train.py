@@ -35,6 +35,18 @@ def class_weights(setting, counts) -> list[float] | None:
     return [float(w) for w in weights]
 
 
+def pos_weights(setting, counts, rows: int) -> list[float] | None:
+    """Multi-label: ``null``, ``balanced`` (negatives / positives per label) or an explicit list."""
+    if setting is None:
+        return None
+    if setting == "balanced":
+        return [(rows - int(c)) / max(int(c), 1) for c in counts]
+    weights = [float(w) for w in setting]
+    if len(weights) != len(counts):
+        raise ConfigError("pos_weight", weights, f"needs one weight per label ({len(counts)}), 'balanced' or null")
+    return weights
+
+
 def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
     """The [V, d] matrix for the vocabulary from ``cfg.embeddings`` and its coverage line, or None."""
     from bilstm_clf.data.embedding_config import vectors_for_vocabulary
@@ -69,7 +81,8 @@ def _refuse_local_ddp_sweep(trainer) -> None:
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     """Config values worth comparing runs on, flattened for TensorBoard's hparams table."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    keep = {k: resolved[k] for k in ("data", "model", "embeddings", "optimizer", "scheduler", "seed", "label_smoothing", "class_weights") if k in resolved}
+    keep = {k: resolved[k] for k in ("data", "model", "embeddings", "optimizer", "scheduler", "seed", "label_smoothing", "class_weights",
+                                       "calibration", "thresholds", "pos_weight") if k in resolved}
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -94,6 +107,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from bilstm_clf.training.checkpoint_io import AtomicCheckpointIO
     from bilstm_clf.training.class_report import never_predicted
     from bilstm_clf.training.lit_module import SentenceClassifierModule
+    from bilstm_clf.training.multi_label_module import MultiLabelClassifierModule
     from bilstm_clf.training.precision import resolve_precision
     from bilstm_clf.training.tb_reports import log_final_hparams
 
@@ -113,14 +127,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     optimizer = instantiate_checked(cfg.optimizer, "optimizer")
     scheduler = instantiate_checked(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
     probe_optimizer(optimizer, scheduler)
-    module = SentenceClassifierModule(
+    multi_label = bool(getattr(datamodule, "multi_label", False))
+    task_options: dict[str, Any] = {}
+    if multi_label:  # sigmoid + binary cross-entropy, thresholds tuned on dev
+        counts = datamodule.class_counts()
+        task_options = dict(thresholds=cfg.get("thresholds", "per_label"),
+                            pos_weight=pos_weights(cfg.get("pos_weight"), counts, len(datamodule.datasets["train"])))
+    module = (MultiLabelClassifierModule if multi_label else SentenceClassifierModule)(
+        **task_options,
         model_config=model_config,
         label_names=datamodule.label_names,
         optimizer=optimizer,
         scheduler=scheduler,
         scheduler_interval=cfg.get("scheduler_interval", "epoch"),
         monitor=cfg.monitor,
-        class_weights=class_weights(cfg.get("class_weights"), datamodule.class_counts()),
+        class_weights=None if multi_label else class_weights(cfg.get("class_weights"), datamodule.class_counts()),
         label_smoothing=cfg.label_smoothing,
         tokenizer_json=datamodule.tokenizer.to_json(),
         ema_decay=cfg.get("ema_decay"),
@@ -174,9 +195,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
         per_class["test"] = module.class_reports.get("test", {})
 
+    calibrated = {}
+    if trainer.is_global_zero:  # temperature scaling (single-label): fitted on dev, stored in the best checkpoint
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        from bilstm_clf.training.calibrate_run import calibrate
+
+        writer = next((lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        calibrated = calibrate(cfg.get("calibration", "temperature"), module, datamodule, best_path, output_dir, writer, trainer.global_step)
+        best_path = calibrated.pop("best_checkpoint", best_path)  # a resumed run's best may be a calibrated copy
+    scores = ("acc", "f1_macro", "loss", "f1_micro", "subset_acc", "hamming_loss")
     metrics = {
-        **{k: val_metrics[k] for k in ("val/acc", "val/f1_macro", "val/loss") if k in val_metrics},
-        **{k: test_metrics[k] for k in ("test/acc", "test/f1_macro", "test/loss") if k in test_metrics},
+        **{f"val/{k}": val_metrics[f"val/{k}"] for k in scores if f"val/{k}" in val_metrics},
+        **{f"test/{k}": test_metrics[f"test/{k}"] for k in scores if f"test/{k}" in test_metrics},
+        **calibrated,
+        "task": "multi_label" if multi_label else "single_label",
         f"best/{cfg.monitor}": float(best_score) if best_score is not None else None,
         "best_checkpoint": best_path,
         "epochs_trained": trainer.current_epoch,

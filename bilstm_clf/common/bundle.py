@@ -78,8 +78,9 @@ def build_metadata(
     checkpoint: dict[str, Any],
     training: dict[str, Any],
     metrics: dict[str, Any],
+    decision: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """metadata.json: one schema, whoever exports."""
+    """metadata.json: one schema, whoever exports. ``decision``: ``decision_metadata``'s keys."""
     data = training.get("data") or {}
     return {
         "format": FORMAT,
@@ -94,7 +95,43 @@ def build_metadata(
         "training": training,
         "metrics": metrics,
         "versions": library_versions(),
+        **(decision or {"task": SINGLE_LABEL}),
     }
+
+
+# --- how probabilities become a decision ------------------------------------------------------
+# single_label: probabilities are a softmax, the label is the argmax (metadata may add
+# "calibration": the temperature already divided into the graph's logits);
+# multi_label: one sigmoid per label, the labels are those at or above "multi_label.thresholds".
+SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"
+
+
+def decision_metadata(multi_label: dict[str, Any] | None, calibrations: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """metadata.json's ``task``, ``multi_label`` (thresholds) and ``calibration`` entries."""
+    if multi_label:
+        return {"task": MULTI_LABEL, "multi_label": {"thresholds": [float(t) for t in multi_label["thresholds"]],
+                                                      "threshold_mode": multi_label.get("threshold_mode")}}
+    temperatures = [float((c or {}).get("temperature", 1.0)) for c in calibrations]
+    calibration: dict[str, Any] = {"method": "none"}
+    if any(t != 1.0 for t in temperatures):
+        calibration = {"method": "temperature", "in_graph": True}
+        calibration.update({"temperature": temperatures[0]} if len(temperatures) == 1 else {"member_temperatures": temperatures})
+    return {"task": SINGLE_LABEL, "calibration": calibration}
+
+
+def read_decision(path: Path, metadata: dict[str, Any], labels: list[str]) -> list[float] | None:
+    """The multi-label thresholds of a bundle (one per label, in (0, 1]), or None for single-label."""
+    task = metadata.get("task", SINGLE_LABEL)
+    if task == SINGLE_LABEL:
+        return None
+    if task != MULTI_LABEL:
+        raise DataError(path / METADATA_FILE, f"task {task!r}; this bilstm_clf reads {SINGLE_LABEL} and {MULTI_LABEL}")
+    thresholds = (metadata.get("multi_label") or {}).get("thresholds")
+    ok = isinstance(thresholds, list) and len(thresholds) == len(labels) and all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 < t <= 1.0 for t in thresholds)
+    if not ok:
+        raise DataError(path / METADATA_FILE, f"multi_label.thresholds must be {len(labels)} numbers in (0, 1], one per label")
+    return [float(t) for t in thresholds]
 
 
 def read_parts(path: Path) -> tuple[dict[str, Any], list[str]]:

@@ -16,6 +16,8 @@ from bilstm_clf.common.errors import ConfigError, UserError
 # Metrics that can pick the best checkpoint. The callbacks and the plateau scheduler use mode=max,
 # so a loss here would silently keep the worst checkpoint: it is refused instead.
 MONITORS = ("val/acc", "val/f1_macro")
+MULTI_LABEL_MONITORS = ("val/f1_macro", "val/f1_micro", "val/subset_acc")  # data.multi_label=true
+CALIBRATIONS = ("temperature", "none")
 SCHEDULER_INTERVALS = ("epoch", "step")
 # class_weights rules: the power of n / (C · count_c) each class's loss is weighted by
 CLASS_WEIGHT_RULES = {"balanced": 1.0, "sqrt_balanced": 0.5}
@@ -106,7 +108,9 @@ def filename(key: str, value: Any, *, optional: bool = False) -> None:
 def check_run_config(cfg: Any) -> None:
     """Top-level values of ``configs/train.yaml`` that nothing else checks before training starts."""
     integer("seed", cfg.get("seed"))
-    choice("monitor", cfg.get("monitor"), MONITORS)
+    multi_label = bool((cfg.get("data") or {}).get("multi_label", False))
+    choice("monitor", cfg.get("monitor"), MULTI_LABEL_MONITORS if multi_label else MONITORS)
+    check_task_config(cfg, multi_label)
     ls = cfg.get("label_smoothing", 0.0)
     fraction("label_smoothing", ls, low_open=False)
     decay = cfg.get("ema_decay")
@@ -227,3 +231,28 @@ def _rejected(group: str, factory, err: Exception) -> UserError:
             return ConfigError(f"{group}.{key}", keywords[key], f"{target} rejected it: {message}")
     args = ", ".join(f"{k}={v!r}" for k, v in keywords.items())
     return UserError(f"config {group}: {target}({args}) rejected its arguments: {message}")
+
+
+def check_task_config(cfg: Any, multi_label: bool) -> None:
+    """calibration, and the multi-label keys thresholds and pos_weight."""
+    choice("calibration", cfg.get("calibration", "temperature"), CALIBRATIONS)
+    thresholds = cfg.get("thresholds", "per_label")
+    if thresholds not in ("per_label", "global") and not (
+        isinstance(thresholds, (int, float)) and not isinstance(thresholds, bool) and 0 < thresholds <= 1
+    ):
+        raise ConfigError("thresholds", thresholds, "expected per_label, global or a number in (0, 1]")
+    weights = cfg.get("pos_weight")
+    if weights is not None and weights != "balanced":
+        try:
+            values = [float(w) for w in weights]
+        except (TypeError, ValueError):
+            values = []
+        if not values or any(not v > 0 for v in values) or isinstance(weights, str):
+            raise ConfigError("pos_weight", weights, "expected null, balanced or a list of positive numbers")
+    if multi_label:
+        if cfg.get("class_weights") is not None:
+            raise ConfigError("class_weights", cfg.get("class_weights"), "is for single-label data; with data.multi_label=true use pos_weight")
+        if cfg.get("label_smoothing", 0.0):
+            raise ConfigError("label_smoothing", cfg.get("label_smoothing"), "is for single-label data; set 0 with data.multi_label=true")
+    elif weights is not None:
+        raise ConfigError("pos_weight", weights, "is for multi-label data (data.multi_label=true); single-label data uses class_weights")

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from bilstm_clf.common import config_checks as check
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
+from bilstm_clf.data.label_sets import MultiHotCollate, label_set_options, label_vocabulary, multi_hot_dataset
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
 from bilstm_clf.data.tokenizer import STYLES, Tokenizer
 from bilstm_clf.common.errors import ConfigError, DataError
@@ -51,6 +52,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
         pool_batches: int = 50,
         num_workers: int = 0,
         seed: int = 0,
+        multi_label: bool = False,
+        label_separator: str = "|",
+        allow_empty_labels: bool = False,
     ):
         super().__init__()
         arguments = dict(locals())  # the constructor's arguments, by name
@@ -62,6 +66,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.files = {"train": train_file, "val": val_file, "test": test_file}
         read_keys = ("format", "text_field", "label_field", "has_header", "encoding", "on_bad_row", "max_chars")
         self.read_options = {k: arguments[k] for k in read_keys}
+        # multi-label data: the label field holds a set of labels (bilstm_clf.data.label_sets)
+        self.multi_label = multi_label
+        self.read_options.update(label_set_options(multi_label, label_separator, allow_empty_labels))
         # display names of the files' labels ({"0": "negative", ...}); labels not named keep their own
         self.display_names = {str(k): str(v) for k, v in (label_names or {}).items()}
         self.val_fraction = val_fraction
@@ -107,8 +114,11 @@ class TextClassificationDataModule(pl.LightningDataModule):
         test = self._read("test") if self.files["test"] else None
         self.examples = {"train": train, "val": val} | ({"test": test} if test is not None else {})
 
-        self.file_labels = label_order(ex.label for ex in train)  # as the files spell them, in class order
-        if len(self.file_labels) < 2:
+        # as the files spell them, in class order (multi-label: every label any row carries)
+        self.file_labels = (label_vocabulary if self.multi_label else label_order)(ex.label for ex in train)
+        if self.multi_label and not self.file_labels:
+            raise DataError(self.path("train"), "no row of the training split carries a label")
+        if len(self.file_labels) < 2 and not self.multi_label:
             raise DataError(self.path("train"), f"the training split has a single class ({self.file_labels[0]!r}); need at least 2")
         self.label_names = [self.display_names.get(label, label) for label in self.file_labels]
         label_ids = {label: i for i, label in enumerate(self.file_labels)}
@@ -119,7 +129,10 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.tokenizer = Tokenizer.build((ex.text for ex in train), **self.tokenizer_options)
         for split, rows in self.examples.items():
             ids = self.tokenizer.encode_batch([ex.text for ex in rows])
-            self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
+            if self.multi_label:
+                self.datasets[split] = multi_hot_dataset(ids, [ex.label for ex in rows], label_ids)
+            else:
+                self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
         for report in self.reports.values():
             log.info("read %s", report.summary())
         log.info(
@@ -153,10 +166,11 @@ class TextClassificationDataModule(pl.LightningDataModule):
         source = split if split in self.reports else "train"
         kept = []
         for ex in rows:
-            if ex.label in label_ids:
+            unknown = [n for n in ex.label if n not in label_ids] if self.multi_label else [] if ex.label in label_ids else [ex.label]
+            if not unknown:
                 kept.append(ex)
                 continue
-            problem = f"label {ex.label!r} does not occur in the training split (labels: {', '.join(self.file_labels)})"
+            problem = f"label {unknown[0]!r} does not occur in the training split (labels: {', '.join(self.file_labels)})"
             if self.read_options["on_bad_row"] == "error":
                 raise DataError(self.path(source), problem + SKIP_HINT, line=ex.line)
             self.reports[source].skip(ex.line, problem)
@@ -206,7 +220,11 @@ class TextClassificationDataModule(pl.LightningDataModule):
         return np.bincount(np.concatenate(ids), minlength=self.vocab_size) if ids else np.zeros(self.vocab_size, np.int64)
 
     def class_counts(self) -> np.ndarray:
-        return np.bincount(self.datasets["train"].labels, minlength=self.num_classes)
+        """Training examples per class; in multi-label data, per label (rows that carry it)."""
+        labels = self.datasets["train"].labels
+        if self.multi_label:
+            return labels.sum(axis=0).astype(np.int64)
+        return np.bincount(labels, minlength=self.num_classes)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         # lengths stay on the host: packing reads them there, so moving them would cost a sync.
@@ -228,7 +246,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         )
         options = dict(
             batch_sampler=sampler,
-            collate_fn=PadCollate(self.pad_id),
+            collate_fn=MultiHotCollate(self.pad_id) if self.multi_label else PadCollate(self.pad_id),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             # its own generator: starting an epoch must not draw from the global RNG that dropout uses

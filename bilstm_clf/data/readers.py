@@ -29,7 +29,7 @@ SKIP_HINT = " (set data.on_bad_row=skip to skip such rows)"
 @dataclass(frozen=True)
 class Example:
     text: str
-    label: str | None
+    label: str | tuple[str, ...] | None  # a tuple of names in multi-label data
     line: int  # 1-based physical line where the row starts, for error messages
 
 
@@ -114,11 +114,14 @@ def read_examples(
     on_bad_row: str = "error",
     max_chars: int | None = None,
     report: ReadReport | None = None,
+    label_parser=None,
 ) -> list[Example]:
     """Read labelled (or, with ``label_field=None``, unlabelled) rows.
 
     ``text_field`` / ``label_field`` are column names (files with a header, JSONL keys) or
     0-based column indices (files without a header). Texts longer than ``max_chars`` are cut.
+    ``label_parser`` (multi-label data, ``bilstm_clf.data.label_sets.LabelSetParser``) reads the
+    label field as a set of labels: ``Example.label`` is then a tuple of names.
     """
     if format is not None and str(format).lower() not in FORMATS:
         raise DataError(path, f"unknown format {str(format).lower()!r}; expected one of {', '.join(FORMATS)}")
@@ -132,7 +135,8 @@ def read_examples(
     text = read_text_file(path, encoding)
     if not text.strip():
         raise DataError(path, "empty file")
-    rows = reader.read_rows(path, text, reader.name, text_field, label_field, has_header)
+    extra = {"label_parser": label_parser} if label_parser is not None else {}
+    rows = reader.read_rows(path, text, reader.name, text_field, label_field, has_header, **extra)
     examples: list[Example] = []
     for line, sentence, label, problem in rows:
         if problem is None:
@@ -158,7 +162,7 @@ def read_examples(
 def _row_problem(sentence: str, label: str | None) -> str | None:
     if not sentence.strip():
         return "empty text"
-    if "\x00" in sentence or (label is not None and "\x00" in label):
+    if "\x00" in sentence or (isinstance(label, str) and "\x00" in label):
         return "contains a NUL character (a binary file, or UTF-16 text: set data.encoding=utf-16)"
     return None
 

@@ -19,7 +19,7 @@ csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 Row = tuple[int, str, "str | None", "str | None"]  # line, text, label, problem
 
 
-def delimited_rows(path, text: str, fmt: str, text_field, label_field, has_header: bool):
+def delimited_rows(path, text: str, fmt: str, text_field, label_field, has_header: bool, label_parser=None):
     # TSV follows the GLUE convention (no quoting: a '"' is an ordinary character); CSV is RFC 4180,
     # strictly: a stray quote or an unclosed quoted field is a bad row, not a silently merged one.
     # Lines end at '\n' only (a '\r\n' pair included): a lone '\r' in an unquoted field is a bad
@@ -68,6 +68,10 @@ def delimited_rows(path, text: str, fmt: str, text_field, label_field, has_heade
             where = "the header" if header is not None else "the first row"
             yield line, "", None, f"expected {width} fields as in {where}, found {len(fields)} ({extra_hint})"
             continue
+        if label_parser is not None and label_col is not None:  # a label set (bilstm_clf.data.label_sets)
+            labels, problem = label_parser(fields[label_col])
+            yield (line, "", None, problem) if problem else (line, fields[text_col], labels, None)
+            continue
         label = None if label_col is None else fields[label_col].strip()
         if label_col is not None and not label:
             yield line, "", None, "missing label"
@@ -104,7 +108,7 @@ def _column_index(path, header: list[str] | None, wanted: str | int, role: str, 
     return header.index(wanted)
 
 
-def jsonl_rows(path, text: str, fmt: str, text_field, label_field, has_header: bool):
+def jsonl_rows(path, text: str, fmt: str, text_field, label_field, has_header: bool, label_parser=None):
     # split on '\n' only: str.splitlines would also split on U+2028 and friends, which JSON strings
     # may hold unescaped, and would shift every line number after them.
     for line, raw in enumerate(text.split("\n"), start=1):
@@ -130,6 +134,12 @@ def jsonl_rows(path, text: str, fmt: str, text_field, label_field, has_header: b
             yield line, "", None, f"text {text_field!r} is {type(sentence).__name__}, expected a string"
             continue
         label = None
+        if label_parser is not None and label_field is not None:  # a label set (bilstm_clf.data.label_sets)
+            label, problem = label_parser(obj.get(label_field))
+            if problem is None and not _encodable(sentence):
+                problem = "an unpaired surrogate escape (such as \\ud800) in a string"
+            yield (line, "", None, problem) if problem else (line, sentence, label, None)
+            continue
         if label_field is not None:
             value = obj.get(label_field)
             if value is None or (isinstance(value, str) and not value.strip()):

@@ -57,13 +57,15 @@ def write_bundle(
     _check_target(target, force)  # fail before the slow part
     target.parent.mkdir(parents=True, exist_ok=True)
     model = build_model(source) if len(sources) == 1 else ensemble_of(sources)
+    # sigmoid outputs for multi-label models (passed only then: export_onnx's older signature stays valid)
+    head = {"activation": "sigmoid"} if source.multi_label else {}
     # Built beside the target, renamed into place whole; --force swaps atomically (atomic.py).
     with atomic_directory(target, overwrite=force) as staging:
-        onnx_info = export_onnx(model, staging / bundle.MODEL_FILE, exporter)
+        onnx_info = export_onnx(model, staging / bundle.MODEL_FILE, exporter, **head)
         onnx_info["quantization"] = None
         onnx_info["ensemble_members"] = len(sources) if len(sources) > 1 else None
         if quantize == "int8":
-            onnx_info.update(quantize_onnx(model, staging / bundle.MODEL_FILE))
+            onnx_info.update(quantize_onnx(model, staging / bundle.MODEL_FILE, **head))
         (staging / bundle.TOKENIZER_FILE).write_text(source.tokenizer_json, encoding="utf-8")
         (staging / bundle.LABELS_FILE).write_text(json.dumps(source.label_names, indent=1) + "\n", encoding="utf-8")
         metadata = bundle.build_metadata(
@@ -73,6 +75,7 @@ def write_bundle(
             checkpoint=source.checkpoint if len(sources) == 1 else {"ensemble": [s.checkpoint for s in sources]},
             training=training or {},
             metrics=metrics or {},
+            decision=bundle.decision_metadata(source.multi_label, [s.calibration for s in sources]),
         )
         (staging / bundle.METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
     return target
@@ -88,6 +91,8 @@ def ensemble_of(sources: list[ExportSource]):
         where = other.checkpoint.get("path") or "checkpoint"
         if other.label_names != first.label_names:
             raise UserError(f"{where}: its labels {other.label_names} differ from the first member's {first.label_names}; an ensemble needs the same labels")
+        if other.multi_label or first.multi_label:
+            raise UserError(f"{where}: ensembles of multi-label models are not supported; export each run on its own")
         if other.tokenizer_json != first.tokenizer_json:
             raise UserError(f"{where}: its vocabulary or tokenizer differs from the first member's; an ensemble needs runs on the same training data")
     return ProbabilityAverage([build_model(s) for s in sources]).eval()
@@ -141,6 +146,8 @@ def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, 
                 model_config=dict(module.hparams.model_config),
                 label_names=list(module.label_names),
                 tokenizer_json=module.tokenizer_json,
+                multi_label=_module_thresholds(module),
+                calibration=getattr(module, "calibration", None),
                 checkpoint={"path": None, "note": "exported from memory at the end of training"},
             )
         write_bundle(source, target, force=bool(export_cfg.get("force", False)), exporter=export_cfg.get("exporter", "auto"),
@@ -153,3 +160,9 @@ def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, 
         return {"bundle_dir": None, "bundle_error": str(err)}
     log.info("bundle written to %s", target)
     return {"bundle_dir": str(target)}
+
+
+def _module_thresholds(module) -> dict[str, Any] | None:
+    if not getattr(module, "multi_label", False):
+        return None
+    return {"thresholds": [float(t) for t in module.thresholds.cpu()], "threshold_mode": module.threshold_mode}

@@ -21,6 +21,10 @@ class ExportSource:
     label_names: list[str]
     tokenizer_json: str
     checkpoint: dict[str, Any] = field(default_factory=dict)  # provenance for metadata.json
+    # multi-label models: {"thresholds": [...], "threshold_mode": ...} (training/multi_label_module.py)
+    multi_label: dict[str, Any] | None = None
+    # temperature scaling: {"method": "temperature", "temperature": T, ...} (training/calibrate_run.py)
+    calibration: dict[str, Any] | None = None
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -112,6 +116,8 @@ def source_from_checkpoint(path: str | Path) -> ExportSource:
         model_config=dict(model_config),
         label_names=[str(x) for x in label_names],
         tokenizer_json=tokenizer_json,
+        multi_label=extra.get("multi_label"),
+        calibration=extra.get("calibration"),
         checkpoint={
             "path": str(path.resolve()),
             "sha256": bundle.sha256(path),
@@ -145,6 +151,11 @@ def build_model(source: ExportSource):
         model.load_state_dict(source.state_dict, strict=True)
     except RuntimeError as err:
         raise DataError(where, f"weights do not fit the model config: {str(err).splitlines()[0]}") from None
+    temperature = (source.calibration or {}).get("temperature")
+    if temperature is not None and float(temperature) != 1.0:
+        from bilstm_clf.models.calibrated import TemperatureScaled
+
+        return TemperatureScaled(model, float(temperature)).eval()
     return model.eval()
 
 

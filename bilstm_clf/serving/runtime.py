@@ -39,16 +39,28 @@ ROWS_PER_RUN = 32
 
 @dataclass(frozen=True)
 class Prediction:
+    """``label``: the most probable class (single-label bundles). ``labels``: multi-label bundles,
+    every label whose probability is at or above its threshold (possibly none). ``top_k``: the
+    ``top_k`` most probable labels with their probabilities, best first, when asked for."""
+
     label: str | None
     probabilities: dict[str, float] | None
     empty: bool = False
     truncated: bool = False
+    labels: tuple[str, ...] | None = None
+    multi_label: bool = False
+    top_k: tuple[tuple[str, float], ...] | None = None
 
     def to_dict(self, digits: int | None = 6) -> dict[str, Any]:
         probabilities = self.probabilities
         if probabilities is not None and digits is not None:
             probabilities = {k: round(v, digits) for k, v in probabilities.items()}
-        record: dict[str, Any] = {"label": self.label, "probabilities": probabilities}
+        if self.multi_label:
+            record: dict[str, Any] = {"labels": None if self.labels is None else list(self.labels), "probabilities": probabilities}
+        else:
+            record = {"label": self.label, "probabilities": probabilities}
+        if self.top_k is not None:
+            record["top_k"] = [{"label": k, "probability": round(v, digits) if digits is not None else v} for k, v in self.top_k]
         if self.empty:
             record["empty"] = True
         if self.truncated:
@@ -73,6 +85,12 @@ class Classifier:
         self.metadata = metadata
         self.path = path
         self.max_chars = int((metadata.get("inference") or {}).get("max_chars") or bundle.DEFAULT_MAX_CHARS)
+        # multi-label bundles: one threshold per label (bundle.read_decision); None: single-label
+        thresholds = bundle.read_decision(path, metadata, labels)
+        self.multi_label = thresholds is not None
+        self.thresholds = None if thresholds is None else np.asarray(thresholds, np.float32)
+        # temperature scaling is part of the graph (the exported logits are already divided by T)
+        self.temperature = float((metadata.get("calibration") or {}).get("temperature", 1.0))
 
     @classmethod
     def load(cls, path: str | Path, *, threads: int | None = None, providers: Sequence[str] | None = None) -> Classifier:
@@ -80,6 +98,7 @@ class Classifier:
         a complete, readable bundle. ``threads`` sets onnxruntime's intra-op threads."""
         path = Path(path)
         metadata, labels = bundle.read_parts(path)
+        bundle.read_decision(path, metadata, labels)  # before the slow part: a bad task answers at once
         try:
             encoder = Tokenizer.load(path / bundle.TOKENIZER_FILE)
         except Exception as err:  # noqa: BLE001 - tokenizers raises plain Exceptions on bad JSON
@@ -140,26 +159,35 @@ class Classifier:
         probabilities[encoded.empty] = np.nan
         return probabilities
 
-    def predict(self, texts: Sequence[str], batch_size: int = ROWS_PER_RUN) -> list[Prediction]:
-        """One ``Prediction`` (label and per-class probabilities) per text, in order."""
+    def predict(self, texts: Sequence[str], batch_size: int = ROWS_PER_RUN, top_k: int | None = None) -> list[Prediction]:
+        """One ``Prediction`` per text, in order: the label (single-label) or the labels at or
+        above their thresholds (multi-label), every label's probability, and with ``top_k`` the
+        ``top_k`` most probable labels, best first."""
         texts = _as_texts(texts)
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         if not texts:
             return []
         encoded = self.encode(texts)
         probabilities = self._run(encoded.ids, batch_size)
         best = probabilities.argmax(axis=1)
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k] if top_k else None
+        chosen = probabilities >= self.thresholds[None, :] if self.multi_label else None
         results = []
         for i in range(len(texts)):
             if encoded.empty[i]:
-                results.append(Prediction(None, None, empty=True, truncated=bool(encoded.truncated[i])))
-            else:
-                results.append(
-                    Prediction(
-                        self.labels[best[i]],
-                        {label: float(p) for label, p in zip(self.labels, probabilities[i])},
-                        truncated=bool(encoded.truncated[i]),
-                    )
+                results.append(Prediction(None, None, empty=True, truncated=bool(encoded.truncated[i]), multi_label=self.multi_label))
+                continue
+            results.append(
+                Prediction(
+                    None if self.multi_label else self.labels[best[i]],
+                    {label: float(p) for label, p in zip(self.labels, probabilities[i])},
+                    truncated=bool(encoded.truncated[i]),
+                    labels=tuple(self.labels[j] for j in np.flatnonzero(chosen[i])) if self.multi_label else None,
+                    multi_label=self.multi_label,
+                    top_k=None if ranked is None else tuple((self.labels[j], float(probabilities[i, j])) for j in ranked[i]),
                 )
+            )
         return results
 
     def predict_stream(self, texts: Iterable[str], chunk_size: int = 256) -> Iterator[Prediction]:

@@ -46,6 +46,8 @@ def print_summary(metrics: dict[str, Any], monitor: str, data_report: Sequence[s
 
     if "test/acc" in metrics:
         head = f"test acc {pct('test/acc')}, test macro-F1 {pct('test/f1_macro')}"
+    elif "test/f1_micro" in metrics:  # multi-label
+        head = f"test micro-F1 {pct('test/f1_micro')}, macro-F1 {pct('test/f1_macro')}, subset acc {pct('test/subset_acc')}"
     else:
         head = f"no test split ({no_test or 'no test metrics'})"
     lines = [
@@ -61,6 +63,9 @@ def print_summary(metrics: dict[str, Any], monitor: str, data_report: Sequence[s
         from bilstm_clf.training.class_report import summary_line
 
         lines.append(f"  per class:   {split} {summary_line(per_class[split])}")
+    if (metrics.get("calibration") or {}).get("method") == "temperature":
+        after = f", test {pct('test/ece')} -> {pct('test/ece_calibrated')}" if "test/ece" in metrics else ""
+        lines.append(f"  calibration: temperature {metrics['calibration']['temperature']:.3f}; ECE dev {pct('val/ece')} -> {pct('val/ece_calibrated')}{after}")
     missing = metrics.get("never_predicted_on_dev") or []
     if missing:
         # a model that ignores a class can still score well on accuracy: say so loudly

@@ -187,6 +187,8 @@ class TensorBoardReports(pl.Callback):
 
     # --- the panels -------------------------------------------------------------------------------
     def _log_split(self, writer, trainer, pl_module, split, logits, labels, index, step) -> None:
+        if getattr(pl_module, "multi_label", False):
+            return self._log_multi_label_split(writer, trainer, pl_module, split, logits, labels, index, step)
         label_names = list(pl_module.label_names)
         classes = len(label_names)
         probs = softmax(logits.astype(np.float64))
@@ -208,6 +210,26 @@ class TensorBoardReports(pl.Callback):
                     texts, labels, probs, label_names, self.misclassified_samples, self.seed, self.max_sentence_chars
                 )
                 writer.add_text("val/misclassified", report, step)
+
+    def _log_multi_label_split(self, writer, trainer, pl_module, split, logits, targets, index, step) -> None:
+        """Per-label PR curves (sigmoid), the per-label table and, on dev, the wrong label sets."""
+        from bilstm_clf.training import multi_label_metrics as ml
+        from bilstm_clf.training.tb_multi_label_panels import per_label_markdown, wrong_sets_markdown
+
+        label_names = list(pl_module.label_names)
+        probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        # dev: the thresholds this epoch tunes (the module tunes them on the same numbers); test: the checkpoint's
+        thresholds = ml.tune_thresholds(probabilities, targets, pl_module.threshold_mode) if split == "val" else pl_module.thresholds.cpu().numpy()
+        decided = ml.decide(probabilities, thresholds)
+        for j, label in enumerate(label_names):
+            writer.add_pr_curve(f"{split}/pr_curve/{label}", targets[:, j] > 0.5, probabilities[:, j], step, num_thresholds=self.pr_curve_thresholds)
+        report = ml.per_label(decided, targets, thresholds, label_names)
+        writer.add_text(f"{split}/per_label", per_label_markdown(report, ml.scores(decided, targets)), step)
+        if split == "val":
+            texts = self._texts(trainer, split, index)
+            if texts is not None:
+                writer.add_text("val/misclassified", wrong_sets_markdown(
+                    texts, targets, probabilities, thresholds, label_names, self.misclassified_samples, self.seed, self.max_sentence_chars), step)
 
     @staticmethod
     def _texts(trainer, split, index) -> list[str] | None:

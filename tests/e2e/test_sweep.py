@@ -35,7 +35,8 @@ def test_pooling_sweep_gives_one_run_each_and_a_table(tiny_dataset, tmp_path):
     accuracies = [float(row.split(" | ")[2]) for row in rows]
     assert accuracies == sorted(accuracies, reverse=True)
     header = table.stdout.splitlines()[2]
-    assert header == ("| run | model.pooling | test/acc | test/f1_macro | test/loss | val/acc | val/f1_macro | val/loss "
+    assert header == ("| run | model.pooling | test/acc | test/ece | test/ece_calibrated | test/f1_macro | test/loss "
+                      "| val/acc | val/ece | val/ece_calibrated | val/f1_macro | val/loss "
                       "| best/val/f1_macro | epochs_trained | train_seconds |")
     assert "`data=custom`" in table.stdout.splitlines()[0]  # shared overrides above the table
 

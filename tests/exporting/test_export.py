@@ -62,8 +62,10 @@ def test_training_checkpoint_loads_weights_only_and_its_bundle_matches_it(traine
     ids = Tokenizer.from_json(source.tokenizer_json).encode_batch(texts)
     lengths = torch.tensor([len(r) for r in ids])
     batch = torch.nn.utils.rnn.pad_sequence([torch.tensor(r) for r in ids], batch_first=True)
+    # the temperature fitted on dev after training (calibration=temperature) is part of the checkpoint
+    temperature = checkpoint["bilstm_clf"]["calibration"]["temperature"]
     with torch.inference_mode():
-        expected = torch.softmax(model(batch, lengths), -1).numpy()
+        expected = torch.softmax(model(batch, lengths) / temperature, -1).numpy()
     got = Classifier.load(metrics["bundle_dir"]).predict_proba(texts)
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
 
