@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bilstm_clf.common.atomic import write_json_atomic, write_text_atomic
-from bilstm_clf.common.config_checks import CLASS_WEIGHT_RULES, check_run_config, probe_optimizer
+from bilstm_clf.common.config_checks import AUTO_CLASS_WEIGHTS, CLASS_WEIGHT_RULES, check_run_config, probe_optimizer
 from bilstm_clf.common.errors import ConfigError
 from bilstm_clf.configs import CONFIG_DIR
 from bilstm_clf.training.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
@@ -22,9 +22,12 @@ log = logging.getLogger("bilstm_clf.train")
 
 def class_weights(setting, counts) -> list[float] | None:
     """``null`` (none), ``balanced`` (n / (C · count_c), as scikit-learn), ``sqrt_balanced`` (its
-    square root: a rare class gains weight, but a 1% class is not worth 50 of a 50% one) or a list."""
+    square root: a rare class gains weight, but a 1% class is not worth 50 of a 50% one), ``auto``
+    (the default: ``AUTO_CLASS_WEIGHTS``) or a list."""
     if setting is None:
         return None
+    if setting == "auto":
+        setting = AUTO_CLASS_WEIGHTS
     if isinstance(setting, str) and setting in CLASS_WEIGHT_RULES:
         total, classes = float(counts.sum()), len(counts)
         power = CLASS_WEIGHT_RULES[setting]

@@ -21,6 +21,8 @@ CALIBRATIONS = ("temperature", "none")
 SCHEDULER_INTERVALS = ("epoch", "step")
 # class_weights rules: the power of n / (C · count_c) each class's loss is weighted by
 CLASS_WEIGHT_RULES = {"balanced": 1.0, "sqrt_balanced": 0.5}
+# the default: sqrt_balanced on single-label data (dev scores: docs/accuracy.md), none on multi-label
+AUTO_CLASS_WEIGHTS = "sqrt_balanced"
 
 
 def is_int(value: Any) -> bool:
@@ -121,8 +123,8 @@ def check_run_config(cfg: Any) -> None:
         raise ConfigError("adversarial_eps", eps, "must be a finite number >= 0")
     choice("scheduler_interval", cfg.get("scheduler_interval", "epoch"), SCHEDULER_INTERVALS)
     weights = cfg.get("class_weights")
-    expected = f"expected null, {', '.join(CLASS_WEIGHT_RULES)} or a list of numbers"
-    if isinstance(weights, str) and weights not in CLASS_WEIGHT_RULES:
+    expected = f"expected null, auto, {', '.join(CLASS_WEIGHT_RULES)} or a list of numbers"
+    if isinstance(weights, str) and weights not in (*CLASS_WEIGHT_RULES, "auto"):
         raise ConfigError("class_weights", weights, expected)
     if weights is not None and not isinstance(weights, str):
         try:
@@ -250,7 +252,7 @@ def check_task_config(cfg: Any, multi_label: bool) -> None:
         if not values or any(not v > 0 for v in values) or isinstance(weights, str):
             raise ConfigError("pos_weight", weights, "expected null, balanced or a list of positive numbers")
     if multi_label:
-        if cfg.get("class_weights") is not None:
+        if cfg.get("class_weights") not in (None, "auto"):
             raise ConfigError("class_weights", cfg.get("class_weights"), "is for single-label data; with data.multi_label=true use pos_weight")
         if cfg.get("label_smoothing", 0.0):
             raise ConfigError("label_smoothing", cfg.get("label_smoothing"), "is for single-label data; set 0 with data.multi_label=true")

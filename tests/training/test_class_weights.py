@@ -24,3 +24,16 @@ def test_explicit_weights_must_match_the_classes():
     assert class_weights([1, 2.5], np.array([3, 4])) == [1.0, 2.5]
     with pytest.raises(ConfigError, match="one weight per class"):
         class_weights([1, 2, 3], np.array([3, 4]))
+
+
+def test_auto_is_sqrt_balanced_and_leaves_multi_label_runs_alone():
+    from omegaconf import OmegaConf
+
+    from bilstm_clf.common.config_checks import check_run_config
+
+    counts = np.array([50, 2])
+    assert class_weights("auto", counts) == class_weights("sqrt_balanced", counts)
+    base = {"seed": 1, "monitor": "val/f1_macro", "label_smoothing": 0.0}
+    check_run_config(OmegaConf.create({**base, "class_weights": "auto", "data": {"multi_label": True}}))  # the default: fine
+    with pytest.raises(ConfigError, match="is for single-label data"):
+        check_run_config(OmegaConf.create({**base, "class_weights": "balanced", "data": {"multi_label": True}}))
