@@ -13,6 +13,8 @@ from torch.utils.data import DataLoader
 from bilstm_clf.common import config_checks as check
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
+from bilstm_clf.data.labels import canonical_label
+from bilstm_clf.data.split_checks import drop_tokenless
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
 from bilstm_clf.data.tokenizer import STYLES, Tokenizer
 from bilstm_clf.common.errors import ConfigError, DataError
@@ -63,7 +65,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         read_keys = ("format", "text_field", "label_field", "has_header", "encoding", "on_bad_row", "max_chars")
         self.read_options = {k: arguments[k] for k in read_keys}
         # display names of the files' labels ({"0": "negative", ...}); labels not named keep their own
-        self.display_names = {str(k): str(v) for k, v in (label_names or {}).items()}
+        self.display_names = {canonical_label(k): str(v) for k, v in (label_names or {}).items()}
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.tokenizer_options = dict(
@@ -117,6 +119,8 @@ class TextClassificationDataModule(pl.LightningDataModule):
                 self.examples[split] = self._known_labels(split, self.examples[split], label_ids)
 
         self.tokenizer = Tokenizer.build((ex.text for ex in train), **self.tokenizer_options)
+        for split in self.examples:  # a text the tokenizer reduces to nothing teaches nothing
+            self.examples[split] = drop_tokenless(self, split, self.examples[split])
         for split, rows in self.examples.items():
             ids = self.tokenizer.encode_batch([ex.text for ex in rows])
             self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
@@ -183,6 +187,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
         """No dev split (TREC): hold out ``val_fraction`` of train, the same rows for a given split_seed."""
         order = np.random.default_rng(self.split_seed).permutation(len(train))
         n_val = max(1, int(round(len(train) * self.val_fraction)))
+        if n_val >= len(train):
+            raise ConfigError("data.val_fraction", self.val_fraction, f"holds out {n_val} of the {len(train)} rows of {self.path('train')}, "
+                              "leaving none to train on; use a smaller fraction or set data.val_file")
         val_idx = set(order[:n_val].tolist())
         return [ex for i, ex in enumerate(train) if i not in val_idx], [train[i] for i in sorted(val_idx)]
 
@@ -278,6 +285,8 @@ def _check_options(options: dict) -> None:
     check.choice(key("format"), options["format"], FORMATS, optional=True)
     check.column(key("text_field"), options["text_field"])
     check.column(key("label_field"), options["label_field"])
+    if str(options["text_field"]) == str(options["label_field"]):
+        raise ConfigError(key("label_field"), options["label_field"], "is also data.text_field; the label cannot be the model's input")
     check.label_names(key("label_names"), options["label_names"])
     check.boolean(key("has_header"), options["has_header"])
     check.text_encoding(key("encoding"), options["encoding"])

@@ -1,0 +1,111 @@
+"""Issue 14's corpus through the real entry points: train (tests/cli_driver.py, one interpreter),
+predict and export (their ``main(argv)``). Every case: one ``error:`` line naming the file or
+key, exit 2, no traceback. Then the valid look-alikes must train to the right result."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.e2e.test_bad_inputs_cli import TINY, _problems
+from tests.reliability_cases import EXPORT_CASES, PREDICT_CASES, TRAIN_CASES, make_data, make_files
+
+
+def _base(data, run_dir) -> list[str]:
+    return [*TINY, "logger=none", "data=custom", f"data.data_dir={data}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
+            "data.test_file=null", f"hydra.run.dir={run_dir}"]
+
+
+def _drive(jobs: list[dict], tmp) -> dict[str, dict]:
+    spec, out = tmp / f"jobs{len(jobs)}.json", tmp / f"results{len(jobs)}.json"
+    spec.write_text(json.dumps(jobs))
+    driver = run_cli([str(ROOT / "tests" / "cli_driver.py"), str(spec), str(out)], cwd=ROOT, timeout=600)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    return {r["id"]: r for r in json.loads(out.read_text())}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """(data dir, files dir, good run dir, results of the valid runs)."""
+    root = tmp_path_factory.mktemp("reliability")
+    data, files = root / "data", root / "files"
+    make_data(data)
+    # valid look-alikes: numeric labels spelt several ways are one class, in CSV and JSONL alike
+    (data / "numeric.csv").write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in [
+        ("i loved it", "1"), ("superb and funny", "01"), ("a joy to watch", "1.0"), ("great story", "+1"),
+        ("i hated it", "0"), ("awful and tedious", "0.0"), ("a waste of time", "00"), ("a dull mess", "-0")] * 3))
+    (data / "numeric.jsonl").write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in [
+        ("i loved it", 1), ("superb and funny", 1.0), ("a joy to watch", "1.0"), ("great story", "01"),
+        ("i hated it", 0), ("awful and tedious", 0.0), ("a waste of time", "0"), ("a dull mess", " 0 ")] * 3))
+    valid = {
+        "good": [],
+        "numeric_csv": ["data.train_file=numeric.csv", "data.val_file=null", "export.enabled=false"],
+        "numeric_jsonl": ["data.train_file=numeric.jsonl", "data.val_file=null", "export.enabled=false"],
+    }
+    jobs = [{"id": cid, "argv": [*_base(data, root / "runs" / cid), *extra]} for cid, extra in valid.items()]
+    results = _drive(jobs, root)
+    assert results["good"]["exit"] == 0, results["good"]["stderr"][-3000:]
+    make_files(files, root / "runs" / "good")
+    return data, files, root / "runs" / "good", results, root
+
+
+def test_valid_look_alikes_train_to_the_right_classes(corpus):
+    _, _, _, results, root = corpus
+    for cid in ("numeric_csv", "numeric_jsonl"):
+        r = results[cid]
+        assert r["exit"] == 0 and not r["exception"], (cid, r["stderr"][-2000:])
+        assert json.loads((root / "runs" / cid / "labels.json").read_text()) == ["0", "1"], cid
+
+
+def test_every_train_case_is_one_line_exit_2_and_no_traceback(corpus):
+    data, files, run, _, root = corpus
+    jobs = []
+    for cid, (overrides, _) in TRAIN_CASES.items():
+        argv = [o.format(d=data, f=files, run=run) for o in overrides]
+        jobs.append({"id": cid, "argv": [*_base(data, root / "case_runs" / cid), *argv]})
+    results = _drive(jobs, root)
+    failures = []
+    for cid, (_, regex) in TRAIN_CASES.items():
+        r = results[cid]
+        if problems := _problems(r["exit"], r["stdout"], r["stderr"], r["exception"], regex):
+            failures.append(f"{cid}: {', '.join(problems)}\n    stderr: {r['stderr'][-800:]!r}")
+    assert not failures, "\n".join(failures)
+    assert not (files / "pwned").exists(), "a pickle payload ran"
+    # a failed end-of-training export: the summary says so too, and nothing non-finite was kept
+    assert "bundle:      NOT WRITTEN: " in results["export_dir_unwritable"]["stdout"]
+    assert not list((root / "case_runs" / "divergence_exploded_loss" / "checkpoints").glob("epoch*.ckpt"))
+
+
+def _call(main, argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(argv)
+        status = 0
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else 1
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("cid", sorted(PREDICT_CASES))
+def test_every_predict_case_is_one_line_exit_2(corpus, cid, capsys):
+    from bilstm_clf import predict
+
+    _, files, run, _, _ = corpus
+    arguments, regex = PREDICT_CASES[cid]
+    status, out, err = _call(predict.main, [a.format(b=run / "bundle", f=files) for a in arguments], capsys)
+    assert not _problems(status, out, err, None, regex), (status, err)
+
+
+@pytest.mark.parametrize("cid", sorted(EXPORT_CASES))
+def test_every_export_case_is_one_line_exit_2(corpus, cid, capsys, tmp_path):
+    from bilstm_clf import export
+
+    data, files, _, _, _ = corpus
+    arguments, regex = EXPORT_CASES[cid]
+    status, out, err = _call(export.main, [a.format(d=data, f=files, out=tmp_path / "bundle") for a in arguments], capsys)
+    assert not _problems(status, out, err, None, regex), (status, err)
+    assert not (tmp_path / "bundle").exists()
