@@ -140,10 +140,11 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def make_files(files: Path, run: Path) -> None:
+def make_files(files: str | Path, run: str | Path) -> None:
     """Damaged copies of ``run``'s checkpoint and bundle, and predict inputs."""
     import torch
 
+    files, run = Path(files), Path(run)
     files.mkdir(parents=True, exist_ok=True)
     best = Path(json.loads((run / "metrics.json").read_text())["best_checkpoint"])
     good = torch.load(best, weights_only=True)

@@ -5,8 +5,6 @@ key, exit 2, no traceback. Then the valid look-alikes must train to the right re
 from __future__ import annotations
 
 import json
-import re
-import sys
 
 import pytest
 
@@ -20,19 +18,12 @@ def _base(data, run_dir) -> list[str]:
             "data.test_file=null", f"hydra.run.dir={run_dir}"]
 
 
-def _drive(jobs: list[dict], tmp) -> dict[str, dict]:
-    spec, out = tmp / f"jobs{len(jobs)}.json", tmp / f"results{len(jobs)}.json"
-    spec.write_text(json.dumps(jobs))
-    driver = run_cli([str(ROOT / "tests" / "cli_driver.py"), str(spec), str(out)], cwd=ROOT, timeout=600)
-    assert driver.returncode == 0, driver.stderr[-3000:]
-    return {r["id"]: r for r in json.loads(out.read_text())}
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """(data dir, files dir, good run dir, results of the valid runs)."""
+    """(data dir, files dir, good run dir, results by id, root): one interpreter runs the good
+    run, makes the damaged files from it, then every train case and the valid look-alikes."""
     root = tmp_path_factory.mktemp("reliability")
-    data, files = root / "data", root / "files"
+    data, files, run = root / "data", root / "files", root / "runs" / "good"
     make_data(data)
     # valid look-alikes: numeric labels spelt several ways are one class, in CSV and JSONL alike
     (data / "numeric.csv").write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in [
@@ -42,15 +33,23 @@ def corpus(tmp_path_factory):
         ("i loved it", 1), ("superb and funny", 1.0), ("a joy to watch", "1.0"), ("great story", "01"),
         ("i hated it", 0), ("awful and tedious", 0.0), ("a waste of time", "0"), ("a dull mess", " 0 ")] * 3))
     valid = {
-        "good": [],
         "numeric_csv": ["data.train_file=numeric.csv", "data.val_file=null", "export.enabled=false"],
         "numeric_jsonl": ["data.train_file=numeric.jsonl", "data.val_file=null", "export.enabled=false"],
     }
-    jobs = [{"id": cid, "argv": [*_base(data, root / "runs" / cid), *extra]} for cid, extra in valid.items()]
-    results = _drive(jobs, root)
-    assert results["good"]["exit"] == 0, results["good"]["stderr"][-3000:]
-    make_files(files, root / "runs" / "good")
-    return data, files, root / "runs" / "good", results, root
+    jobs = [{"id": "good", "argv": _base(data, run)},
+            {"id": "make_files", "call": "tests.reliability_cases:make_files", "args": [str(files), str(run)]}]
+    jobs += [{"id": cid, "argv": [*_base(data, root / "runs" / cid), *extra]} for cid, extra in valid.items()]
+    for cid, (overrides, _) in TRAIN_CASES.items():
+        argv = [o.format(d=data, f=files, run=run) for o in overrides]
+        jobs.append({"id": cid, "argv": [*_base(data, root / "case_runs" / cid), *argv]})
+    spec, out = root / "jobs.json", root / "results.json"
+    spec.write_text(json.dumps(jobs))
+    driver = run_cli([str(ROOT / "tests" / "cli_driver.py"), str(spec), str(out)], cwd=ROOT, timeout=600)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    results = {r["id"]: r for r in json.loads(out.read_text())}
+    for cid in ("good", "make_files"):
+        assert results[cid]["exit"] == 0 and not results[cid]["exception"], (cid, results[cid]["exception"], results[cid]["stderr"][-3000:])
+    return data, files, run, results, root
 
 
 def test_valid_look_alikes_train_to_the_right_classes(corpus):
@@ -62,12 +61,7 @@ def test_valid_look_alikes_train_to_the_right_classes(corpus):
 
 
 def test_every_train_case_is_one_line_exit_2_and_no_traceback(corpus):
-    data, files, run, _, root = corpus
-    jobs = []
-    for cid, (overrides, _) in TRAIN_CASES.items():
-        argv = [o.format(d=data, f=files, run=run) for o in overrides]
-        jobs.append({"id": cid, "argv": [*_base(data, root / "case_runs" / cid), *argv]})
-    results = _drive(jobs, root)
+    _, files, _, results, root = corpus
     failures = []
     for cid, (_, regex) in TRAIN_CASES.items():
         r = results[cid]
@@ -75,7 +69,7 @@ def test_every_train_case_is_one_line_exit_2_and_no_traceback(corpus):
             failures.append(f"{cid}: {', '.join(problems)}\n    stderr: {r['stderr'][-800:]!r}")
     assert not failures, "\n".join(failures)
     assert not (files / "pwned").exists(), "a pickle payload ran"
-    # a failed end-of-training export: the summary says so too, and nothing non-finite was kept
+    # a failed end-of-training export: the summary says so too; a diverged run keeps no checkpoint
     assert "bundle:      NOT WRITTEN: " in results["export_dir_unwritable"]["stdout"]
     assert not list((root / "case_runs" / "divergence_exploded_loss" / "checkpoints").glob("epoch*.ckpt"))
 
