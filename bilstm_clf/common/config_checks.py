@@ -151,7 +151,9 @@ def check_run_config(cfg: Any) -> None:
     from omegaconf import OmegaConf
 
     finite_numbers(OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else dict(cfg))
-    integer("seed", cfg.get("seed"))
+    seed = cfg.get("seed")
+    if not is_int(seed) or not 0 <= seed < 2**32:  # numpy's range, which seed_everything enforces mid-run
+        raise ConfigError("seed", seed, "must be an integer in [0, 2**32)")
     choice("monitor", cfg.get("monitor"), MONITORS)
     ls = cfg.get("label_smoothing", 0.0)
     fraction("label_smoothing", ls, low_open=False)

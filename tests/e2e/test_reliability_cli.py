@@ -103,3 +103,18 @@ def test_every_export_case_is_one_line_exit_2(corpus, cid, capsys, tmp_path):
     status, out, err = _call(export.main, [a.format(d=data, f=files, out=tmp_path / "bundle") for a in arguments], capsys)
     assert not _problems(status, out, err, None, regex), (status, err)
     assert not (tmp_path / "bundle").exists()
+
+
+def test_an_error_after_fit_starts_is_one_line_in_a_fresh_process(corpus):
+    """A fresh interpreter shows what the driver hides: warnings raised once per process (Lightning's
+    _pytree FutureWarning at fit start would make the error two lines) and the real exit status."""
+    data, _, _, _, root = corpus
+    args = ["-m", "bilstm_clf.train", *_base(data, root / "fresh"), *TRAIN_CASES["divergence_exploded_loss"][0]]
+    result = run_cli(args, cwd=ROOT)
+    assert not _problems(result.returncode, result.stdout, result.stderr, None, TRAIN_CASES["divergence_exploded_loss"][1]), result.stderr[-2000:]
+
+
+def test_robustness_doc_lists_every_case():
+    doc = (ROOT / "docs" / "robustness.md").read_text(encoding="utf-8")
+    missing = [cid for cases in (TRAIN_CASES, PREDICT_CASES, EXPORT_CASES) for cid in cases if f"`{cid}`" not in doc]
+    assert not missing, f"docs/robustness.md lacks rows for {missing}"
