@@ -28,26 +28,20 @@ HINT = "lower optimizer.lr, keep trainer.gradient_clip_val set, check class_weig
 
 class DivergenceGuard(pl.Callback):
     def __init__(self) -> None:
-        self._flag: torch.Tensor | None = None  # True once a training loss was NaN or infinite
-        self._first_step: torch.Tensor | None = None
+        self._flag: torch.Tensor | None = None  # on the loss's device: True once a loss was bad
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, torch.Tensor):
             return
         loss = loss.detach()
-        bad = ~torch.isfinite(loss) | (loss.abs() > LOSS_LIMIT)
-        step = torch.tensor(trainer.global_step, device=bad.device)
-        if self._flag is None:
-            self._flag, self._first_step = bad, torch.where(bad, step, torch.tensor(-1, device=bad.device))
-        else:
-            self._first_step = torch.where(bad & ~self._flag, step, self._first_step)
-            self._flag = self._flag | bad
+        bad = ~torch.isfinite(loss) | (loss.abs() > LOSS_LIMIT)  # device ops only: no sync
+        self._flag = bad if self._flag is None else self._flag | bad
 
     def _check_training(self, trainer) -> None:
         if self._flag is not None and bool(self._flag):
             raise UserError(
-                f"training diverged: the training loss became NaN, infinite or above {LOSS_LIMIT:g} at step {int(self._first_step)} "
+                f"training diverged: the training loss became NaN, infinite or above {LOSS_LIMIT:g} by step {trainer.global_step} "
                 f"(epoch {trainer.current_epoch}); the run stops, and no checkpoint from there on is kept ({HINT})"
             )
 

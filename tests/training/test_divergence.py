@@ -23,7 +23,7 @@ def test_a_bad_training_loss_stops_the_run_before_validation(loss):
     guard.on_validation_start(trainer, None)  # finite so far: nothing happens
     guard.on_train_batch_end(trainer, None, {"loss": torch.tensor(loss)}, None, 1)
     guard.on_train_batch_end(trainer, None, torch.tensor(0.5), None, 2)  # a later good step does not clear it
-    with pytest.raises(UserError, match=r"training diverged: the training loss became NaN, infinite or above 1e\+06 at step 3 \(epoch 1\)"):
+    with pytest.raises(UserError, match=r"training diverged: the training loss became NaN, infinite or above 1e\+06 by step 3 \(epoch 1\)"):
         guard.on_validation_start(trainer, None)
     with pytest.raises(UserError):
         guard.on_train_epoch_end(trainer, None)
