@@ -36,6 +36,7 @@ TRAIN_CASES = {
     "tokenless_text": (["data.train_file=tokenless.tsv"], r"tokenless\.tsv:4: no tokens: the tokenizer \(data\.tokenizer_style=basic_english\) drops every character of this text \(set data\.on_bad_row=skip"),
     "all_texts_tokenless": (["data.train_file=all_tokenless.tsv", "data.on_bad_row=skip"], r"all_tokenless\.tsv: no usable rows: no text of the train split has a token"),
     "tokenless_dev_text": (["data.val_file=tokenless_dev.tsv"], r"tokenless_dev\.tsv:3: no tokens"),
+    "min_freq_above_every_word": (["data.min_freq=1000"], r"config data\.min_freq=1000: no word of the training split occurs that often; the vocabulary would hold only <pad> and <unk>$"),
     # non-finite config values
     "lr_inf": (["optimizer.lr=inf"], r"config optimizer\.lr=inf: must be a finite number$"),
     "lr_nan": (["optimizer.lr=nan"], r"config optimizer\.lr=nan: must be a finite number$"),
@@ -53,6 +54,8 @@ TRAIN_CASES = {
     "limit_train_batches_zero": (["trainer.limit_train_batches=0.0"], r"config trainer\.limit_train_batches=0\.0: must be > 0"),
     "limit_test_batches_zero": (["trainer.limit_test_batches=0", "data.test_file=train.tsv"], r"config trainer\.limit_test_batches=0: must be > 0: set test=false"),
     "limit_val_batches_below_one_batch": (["trainer.limit_val_batches=0.0001"], r"config: Lightning cannot run with these settings: .*limit_val_batches"),
+    "split_seed_negative": (["data.val_file=null", "data.split_seed=-1"], r"config data\.split_seed=-1: must be an integer >= 0$"),
+    "seed_out_of_range": (["seed=-404"], r"config seed=-404: must be an integer in \[0, 2\*\*32\)$"),
     "max_epochs_zero": (["trainer.max_epochs=0"], r"config trainer\.max_epochs=0: must be >= 1, -1 \(no limit\) or null; 0 trains nothing$"),
     # divergence from finite values: stopped before any checkpoint keeps it
     "divergence_exploded_loss": (["optimizer=sgd", "optimizer.lr=1e30", "trainer.gradient_clip_val=null"], r"training diverged: val/loss is [0-9.e+]+ after epoch 0; the run stops, and no checkpoint from there on is kept"),
@@ -66,6 +69,7 @@ TRAIN_CASES = {
     "resume_other_model_size": (["ckpt_path={f}/bigger.ckpt"], r"bigger\.ckpt: a checkpoint of another model size: model\.embedding\.weight is \[\d+, 16\] there, \[\d+, 8\] here"),
     "resume_other_model": (["ckpt_path={f}/renamed.ckpt"], r"renamed\.ckpt: written for another model: it lacks model\.head\.weight"),
     "resume_other_optimizer": (["ckpt_path={f}/good.ckpt", "optimizer=sgd"], r"good\.ckpt: saved by another optimizer than SGD \(its state has no .*momentum"),
+    "resume_loops_garbage": (["ckpt_path={f}/no_loops.ckpt"], r"no_loops\.ckpt: loops holds no fit_loop state"),
     "resume_text_file": (["ckpt_path={d}/train.tsv"], r"train\.tsv: cannot load as a weights-only torch checkpoint: "),
     "resume_fifo": (["ckpt_path={d}/fifo.tsv"], r"fifo\.tsv: is a FIFO \(named pipe\), not a regular file"),
     # writes that fail: the path named, exit 2
@@ -161,6 +165,7 @@ def make_files(files: str | Path, run: str | Path) -> None:
     state = dict(good["state_dict"])
     bigger = {**good, "state_dict": {**state, "model.embedding.weight": torch.zeros(state["model.embedding.weight"].shape[0], 16)}}
     save("bigger.ckpt", bigger)
+    save("no_loops.ckpt", {**good, "loops": {}})
     save("renamed.ckpt", {**good, "state_dict": {("model.head.renamed" if k == "model.head.weight" else k): v for k, v in state.items()}})
     extra = good["bilstm_clf"]
     save("three_labels.ckpt", {**good, "bilstm_clf": {**extra, "label_names": ["neg", "pos", "neutral"]}})

@@ -14,7 +14,7 @@ from bilstm_clf.common import config_checks as check
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
 from bilstm_clf.data.labels import canonical_label
-from bilstm_clf.data.split_checks import drop_tokenless
+from bilstm_clf.data.split_checks import check_vocabulary, drop_tokenless
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
 from bilstm_clf.data.tokenizer import STYLES, Tokenizer
 from bilstm_clf.common.errors import ConfigError, DataError
@@ -121,6 +121,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.tokenizer = Tokenizer.build((ex.text for ex in train), **self.tokenizer_options)
         for split in self.examples:  # a text the tokenizer reduces to nothing teaches nothing
             self.examples[split] = drop_tokenless(self, split, self.examples[split])
+        check_vocabulary(self)
         for split, rows in self.examples.items():
             ids = self.tokenizer.encode_batch([ex.text for ex in rows])
             self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
@@ -293,7 +294,7 @@ def _check_options(options: dict) -> None:
     check.choice(key("on_bad_row"), options["on_bad_row"], BAD_ROW_POLICIES)
     check.positive_int(key("max_chars"), options["max_chars"], optional=True)
     check.fraction(key("val_fraction"), options["val_fraction"])
-    check.integer(key("split_seed"), options["split_seed"])
+    check.non_negative_int(key("split_seed"), options["split_seed"])  # numpy's generator refuses negative seeds
     check.boolean(key("lowercase"), options["lowercase"])
     check.choice(key("tokenizer_style"), options["tokenizer_style"], STYLES)
     check.positive_int(key("min_freq"), options["min_freq"])

@@ -1,4 +1,5 @@
-"""Row checks that need the fitted tokenizer: a text that tokenises to nothing is a bad row.
+"""Checks that need the fitted tokenizer: a text that tokenises to nothing is a bad row, and a
+vocabulary without words (``data.min_freq`` above every word's count) is refused.
 
 Such a text (``";;; :"`` under basic_english, which drops ``;``, ``:`` and ``"``) would train as
 the single token ``<unk>``; a split made only of them gives a vocabulary of ``<pad>`` and
@@ -8,7 +9,7 @@ is: ``data.on_bad_row=error`` names its ``file:line``, ``skip`` drops and counts
 
 from __future__ import annotations
 
-from bilstm_clf.common.errors import DataError
+from bilstm_clf.common.errors import ConfigError, DataError
 from bilstm_clf.data.readers import SKIP_HINT, Example
 
 
@@ -31,3 +32,14 @@ def drop_tokenless(datamodule, split: str, rows: list[Example]) -> list[Example]
     if not kept:
         raise DataError(path, f"no usable rows: no text of the {split} split has a token under data.tokenizer_style={style}")
     return kept
+
+
+def check_vocabulary(datamodule) -> None:
+    """A vocabulary of only ``<pad>`` and ``<unk>`` makes every text the same input: refused."""
+    if datamodule.tokenizer.vocab_size > 2:
+        return
+    options = datamodule.tokenizer_options
+    if options["min_freq"] > 1:
+        raise ConfigError("data.min_freq", options["min_freq"], "no word of the training split occurs that often; "
+                          "the vocabulary would hold only <pad> and <unk>")
+    raise DataError(datamodule.path("train"), "the vocabulary is empty: no text of the training split has a token")

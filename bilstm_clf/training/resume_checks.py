@@ -23,6 +23,12 @@ def check_resume(path: str, module) -> dict[str, Any]:
     missing = [key for key in RESUME_KEYS if key not in checkpoint]
     if missing:
         raise DataError(path, f"not a resumable training checkpoint: no {', '.join(missing)} (not written by bilstm_clf.train, or weights only)")
+    loops = checkpoint["loops"]
+    if not isinstance(loops, dict) or not isinstance(loops.get("fit_loop"), dict):
+        raise DataError(path, "loops holds no fit_loop state (not written by a Lightning fit)")
+    for key in ("epoch", "global_step"):
+        if not isinstance(checkpoint[key], int) or isinstance(checkpoint[key], bool) or checkpoint[key] < 0:
+            raise DataError(path, f"{key} is {checkpoint[key]!r}, expected an integer >= 0")
     state = checkpoint["state_dict"]
     if not isinstance(state, dict):
         raise DataError(path, f"state_dict is a {type(state).__name__}, expected a dict of tensors")
