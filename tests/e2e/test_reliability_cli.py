@@ -5,6 +5,8 @@ key, exit 2, no traceback. Then the valid look-alikes must train to the right re
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -42,14 +44,40 @@ def corpus(tmp_path_factory):
     for cid, (overrides, _) in TRAIN_CASES.items():
         argv = [o.format(d=data, f=files, run=run) for o in overrides]
         jobs.append({"id": cid, "argv": [*_base(data, root / "case_runs" / cid), *argv]})
+    small = root / "small"
+    if _small_disk(small):  # a real full disk, where this machine lets us mount a 1 MiB tmpfs
+        jobs.append({"id": "disk_full", "argv": _base(data, small / "run")})
     spec, out = root / "jobs.json", root / "results.json"
     spec.write_text(json.dumps(jobs))
-    driver = run_cli([str(ROOT / "tests" / "cli_driver.py"), str(spec), str(out)], cwd=ROOT, timeout=600)
-    assert driver.returncode == 0, driver.stderr[-3000:]
-    results = {r["id"]: r for r in json.loads(out.read_text())}
+    try:
+        driver = run_cli([str(ROOT / "tests" / "cli_driver.py"), str(spec), str(out)], cwd=ROOT, timeout=600)
+        assert driver.returncode == 0, driver.stderr[-3000:]
+        results = {r["id"]: r for r in json.loads(out.read_text())}
+        if "disk_full" in results:
+            results["disk_full"]["left"] = sorted(str(p.relative_to(small)) for p in small.rglob("*") if p.is_file())
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
     for cid in ("good", "make_files"):
         assert results[cid]["exit"] == 0 and not results[cid]["exception"], (cid, results[cid]["exception"], results[cid]["stderr"][-3000:])
     return data, files, run, results, root
+
+
+def _small_disk(path) -> bool:
+    """A 1 MiB tmpfs at ``path`` with 60 KiB left: the run's first checkpoint does not fit."""
+    path.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)], capture_output=True).returncode:
+        return False
+    (path / "filler").write_bytes(b"\0" * ((1024 - 60) * 1024))
+    return True
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_half_file(corpus):
+    results = corpus[3]
+    if "disk_full" not in results:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    r = results["disk_full"]
+    assert not _problems(r["exit"], r["stdout"], r["stderr"], r["exception"], r"small/run/\S+: cannot write: .*(No space left on device|the disk is full)"), r["stderr"]
+    assert not [name for name in r["left"] if name.endswith((".tmp", ".ckpt"))], r["left"]
 
 
 def test_valid_look_alikes_train_to_the_right_classes(corpus):
