@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bilstm_clf.common.atomic import write_json_atomic, write_text_atomic
-from bilstm_clf.common.config_checks import check_run_config, probe_optimizer
+from bilstm_clf.common.config_checks import check_run_config, finite_numbers, probe_optimizer
 from bilstm_clf.common.errors import ConfigError, UserError
 from bilstm_clf.configs import CONFIG_DIR
 from bilstm_clf.training.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
@@ -89,6 +89,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # error after it: noise that would make a one-line error two lines. Per call, since the CLI
     # driver in the tests resets the warning filters around each run.
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+    finite_numbers(OmegaConf.to_container(cfg, resolve=False))  # no NaN or infinity anywhere
     check_run_config(cfg)
     # Heavy imports here, so `--help` and config errors answer fast.
     import pytorch_lightning as pl

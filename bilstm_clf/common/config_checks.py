@@ -34,11 +34,10 @@ def model_keys() -> tuple[str, ...]:
 
 def export_keys() -> tuple[str, ...]:
     """What configs/export may set: the keys its default.yaml defines (export_after_training reads them)."""
-    from omegaconf import OmegaConf
-
     from bilstm_clf.configs import CONFIG_DIR
 
-    return tuple(OmegaConf.load(Path(CONFIG_DIR) / "export" / "default.yaml").keys())
+    text = (Path(CONFIG_DIR) / "export" / "default.yaml").read_text(encoding="utf-8")
+    return tuple(re.findall(r"^([A-Za-z_]\w*):", text, re.M))  # its top-level keys (no YAML parser: torch-free and omegaconf-free)
 
 
 def is_int(value: Any) -> bool:
@@ -147,10 +146,8 @@ def known_keys(group: str, node: Any, allowed: Sequence[str], *, did_you_mean: b
 
 
 def check_run_config(cfg: Any) -> None:
-    """Top-level values of ``configs/train.yaml`` that nothing else checks before training starts."""
-    from omegaconf import OmegaConf
-
-    finite_numbers(OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else dict(cfg))
+    """Top-level values of ``configs/train.yaml`` that nothing else checks before training starts.
+    (train.py runs ``finite_numbers`` over the whole config first.)"""
     seed = cfg.get("seed")
     if not is_int(seed) or not 0 <= seed < 2**32:  # numpy's range, which seed_everything enforces mid-run
         raise ConfigError("seed", seed, "must be an integer in [0, 2**32)")
