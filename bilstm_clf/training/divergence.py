@@ -39,7 +39,11 @@ class DivergenceGuard(pl.Callback):
         self._flag = bad if self._flag is None else self._flag | bad
 
     def _check_training(self, trainer) -> None:
-        if self._flag is not None and bool(self._flag):
+        bad = self._flag is not None and bool(self._flag)
+        strategy = getattr(trainer, "strategy", None)
+        if strategy is not None:  # under DDP every rank stops together, or the others would hang in a collective
+            bad = strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
             raise UserError(
                 f"training diverged: the training loss became NaN, infinite or above {LOSS_LIMIT:g} by step {trainer.global_step} "
                 f"(epoch {trainer.current_epoch}); the run stops, and no checkpoint from there on is kept ({HINT})"
