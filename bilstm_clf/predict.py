@@ -37,12 +37,14 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from bilstm_clf.common.errors import DataError, UserError, exit_on_user_error
+from bilstm_clf.common.file_checks import refuse_compressed, regular_file
 from bilstm_clf.data.formats import PREDICT_FORMATS, predict_format
 from bilstm_clf.data.records import LineReader, Record, argument_records
 from bilstm_clf.serving.runtime import Classifier
 
 INPUT_FORMATS = PREDICT_FORMATS
 OUTPUT_FORMATS = ("jsonl", "table")
+MAX_THREADS = max(1, os.cpu_count() or 1)  # more intra-op threads than CPUs only slow onnxruntime down
 REPORTED_PROBLEMS = 5  # per run on stderr; every bad record also carries its "error" in the output
 
 
@@ -141,18 +143,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _check_encoding(encoding: str) -> None:
+    """Lines are split on the byte 0x0a before decoding, so the encoding must write ASCII as ASCII
+    (utf-8, latin-1, cp1252, ...); UTF-16/32 files must be converted first."""
+    try:
+        codecs.lookup(encoding)
+        compatible = "a\n".encode(encoding) == b"a\n"
+    except LookupError:
+        raise UserError(f"--encoding {encoding!r}: unknown encoding") from None
+    if not compatible:
+        raise UserError(
+            f"--encoding {encoding!r}: predict reads line by line and needs an ASCII-compatible encoding "
+            f"(utf-8, latin-1, cp1252, ...); convert the file first, e.g. iconv -f {encoding} -t utf-8"
+        )
+
+
 def _open_input(path: str) -> BinaryIO:
     if path == "-":
         return sys.stdin.buffer
     p = Path(path)
-    if not p.exists():
-        raise DataError(p, "file not found")
-    if p.is_dir():
-        raise DataError(p, "is a directory, expected a file")
+    regular_file(p)  # a FIFO would block here, /dev/zero never end
     try:
-        return open(p, "rb")
+        stream = open(p, "rb")
     except OSError as err:
         raise DataError(p, f"cannot open: {err.strerror}") from None
+    refuse_compressed(p, stream.peek(8)[:8])
+    return stream
 
 
 @exit_on_user_error
@@ -162,10 +178,10 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"--batch-size {args.batch_size}: must be a positive integer")
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top-k {args.top_k}: must be a positive integer")
-    try:
-        codecs.lookup(args.encoding)
-    except LookupError:
-        raise UserError(f"--encoding {args.encoding!r}: unknown encoding") from None
+    _check_encoding(args.encoding)
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        # each thread is an OS thread with its own arena: 100,000 of them exhaust the machine
+        raise UserError(f"--threads {args.threads}: must be between 1 and {MAX_THREADS} (this machine's CPUs: {os.cpu_count()})")
     if args.texts and args.input:
         raise UserError("give texts as arguments or --input, not both")
     source = args.input if args.input else ("<stdin>" if not args.texts else "<args>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bilstm_clf.common.atomic import write_json_atomic, write_text_atomic
-from bilstm_clf.common.config_checks import AUTO_CLASS_WEIGHTS, CLASS_WEIGHT_RULES, check_run_config, probe_optimizer
-from bilstm_clf.common.errors import ConfigError
+from bilstm_clf.common.config_checks import AUTO_CLASS_WEIGHTS, CLASS_WEIGHT_RULES, check_run_config, finite_numbers, probe_optimizer
+from bilstm_clf.common.errors import ConfigError, UserError
 from bilstm_clf.configs import CONFIG_DIR
 from bilstm_clf.training.hydra_errors import instantiate_checked, let_hydra_raise, one_line_user_errors
 from bilstm_clf.training.run_report import errors_into_run_log, print_summary
@@ -102,6 +103,11 @@ def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    # Lightning 2.x calls a torch pytree API that torch 2.13 deprecates, at fit and at every
+    # error after it: noise that would make a one-line error two lines. Per call, since the CLI
+    # driver in the tests resets the warning filters around each run.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+    finite_numbers(OmegaConf.to_container(cfg, resolve=False))  # no NaN or infinity anywhere
     check_run_config(cfg)
     # Heavy imports here, so `--help` and config errors answer fast.
     import pytorch_lightning as pl
@@ -109,9 +115,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from bilstm_clf.training.checkpoint_io import AtomicCheckpointIO
     from bilstm_clf.training.class_report import never_predicted
+    from bilstm_clf.training.divergence import DivergenceGuard
     from bilstm_clf.training.lit_module import SentenceClassifierModule
     from bilstm_clf.training.multi_label_module import MultiLabelClassifierModule
     from bilstm_clf.training.precision import resolve_precision
+    from bilstm_clf.training.resume_checks import check_resume
     from bilstm_clf.training.tb_reports import log_final_hparams
 
     started = time.perf_counter()
@@ -154,6 +162,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if module.model.subwords is not None:
         module.model.subwords.set_vocabulary(datamodule.tokenizer.itos())
     callbacks = [instantiate_checked(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
+    callbacks.append(DivergenceGuard())  # not a choice: a NaN run must never look finished
     if pretrained is not None:
         import torch
 
@@ -179,6 +188,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_text_atomic(output_dir / "tokenizer.json", datamodule.tokenizer.to_json())
         write_json_atomic(output_dir / "labels.json", list(datamodule.label_names))
 
+    if cfg.get("ckpt_path"):  # one line naming the file, not Lightning's traceback mid-fit
+        check_resume(cfg.ckpt_path, module)
     # weights_only=True: tensors and plain containers only, never arbitrary pickles
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
@@ -237,6 +248,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             lg.finalize("success")
         no_test = "test=false" if not cfg.get("test", True) else "data.test_file is null"
         print_summary(metrics, cfg.monitor, datamodule.data_report(), log_root=cfg.paths.log_dir, no_test=no_test)
+        if metrics.get("bundle_error"):  # the run is complete, but not what export.enabled asked for
+            raise UserError(f"bundle export failed: {metrics['bundle_error']} (the run and its checkpoints are complete; "
+                            f"retry with python -m bilstm_clf.export {output_dir})")
     return metrics
 
 

@@ -26,17 +26,43 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     If ``write`` fails the temporary is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would make every output private
+        os.close(fd)
         write(Path(tmp))
         with open(tmp, "rb+") as f:  # on disk before the rename makes it visible
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, a read-only or unwritable directory: name the path
+        raise write_failure(path, err) from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def current_umask() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def write_failure(path: str | Path, err: BaseException) -> UserError:
+    """One line naming ``path``: the OS's reason, and a full disk said as such."""
+    text = str(err).strip()
+    reason = getattr(err, "strerror", None) or (text.splitlines()[0] if text else type(err).__name__)
+    if isinstance(err, (FileExistsError, NotADirectoryError)):  # mkdir met a file on the way
+        blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            reason = f"{blocker} is a file, not a directory"
+    try:
+        if os.statvfs(Path(path).parent).f_bavail == 0 and "space" not in reason.lower():
+            reason += " (the disk is full)"
+    except OSError:
+        pass
+    return UserError(f"{path}: cannot write: {reason}")
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -76,13 +102,17 @@ def atomic_directory(final: str | Path, *, overwrite: bool = False) -> Iterator[
     final = Path(final)
     if final.exists() and not overwrite:
         raise UserError(f"{final}: already exists; choose another path or remove it first")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's is private; the result is an ordinary directory
     try:
-        yield tmp
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    except OSError as err:  # a read-only or unwritable parent
+        raise write_failure(final, err) from None
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's is private; the result is an ordinary directory
+    try:
+        try:
+            yield tmp
+        except OSError as err:  # the disk filled while the directory was being written
+            raise write_failure(final, err) from None
         if final.is_dir() and not final.is_symlink() and _exchange(tmp, final):
             return  # tmp now holds the old directory; removed below
         old = None

@@ -150,9 +150,7 @@ def read_parts(path: Path) -> tuple[dict[str, Any], list[str]]:
             path / METADATA_FILE,
             f"bundle format version {metadata.get('format_version')!r}; this bilstm_clf reads version {FORMAT_VERSION}",
         )
-    max_chars = (metadata.get("inference") or {}).get("max_chars", DEFAULT_MAX_CHARS)
-    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1):
-        raise DataError(path / METADATA_FILE, f"inference.max_chars is {max_chars!r}; expected a positive integer")
+    check_metadata(path / METADATA_FILE, metadata)
     labels = read_json(path / LABELS_FILE)
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise DataError(path / LABELS_FILE, "expected a non-empty JSON list of label strings")
@@ -164,6 +162,34 @@ def read_parts(path: Path) -> tuple[dict[str, Any], list[str]]:
     if isinstance(recorded, list) and len(recorded) == len(labels) and recorded != labels:
         raise DataError(path / LABELS_FILE, "labels differ from the ones metadata.json records (names or order)")
     return metadata, labels
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+# What the runtime reads from metadata.json, with the type each value must have: a hand-edited
+# or foreign file fails at load, naming the key, not later with a traceback.
+_SECTIONS = ("model_config", "inference", "onnx", "checkpoint", "training", "metrics")
+_VALUES = (
+    ("inference", "max_chars", lambda v: v is None or _count(v), "a positive integer"),
+    ("inference", "text_field", lambda v: v is None or isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+     "a column name, a 0-based index or null"),
+    ("model_config", "vocab_size", lambda v: v is None or _count(v), "a positive integer"),
+    ("model_config", "num_classes", lambda v: v is None or _count(v), "a positive integer"),
+)
+
+
+def check_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    for section in _SECTIONS:
+        if metadata.get(section) is not None and not isinstance(metadata[section], dict):
+            raise DataError(path, f"{section} is {type(metadata[section]).__name__}; expected a JSON object")
+    for section, key, valid, expected in _VALUES:
+        value = (metadata.get(section) or {}).get(key)
+        if not valid(value):
+            raise DataError(path, f"{section}.{key} is {value!r}; expected {expected}")
+    if metadata.get("labels") is not None and not isinstance(metadata["labels"], list):
+        raise DataError(path, f"labels is {type(metadata['labels']).__name__}; expected a JSON list")
 
 
 def check_vocabulary(path: Path, vocab_size: int, embedding_rows: int | None) -> None:

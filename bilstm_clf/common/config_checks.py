@@ -6,6 +6,8 @@ Torch-free at import: values are checked before anything heavy runs, so a typo a
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +25,25 @@ SCHEDULER_INTERVALS = ("epoch", "step")
 CLASS_WEIGHT_RULES = {"balanced": 1.0, "sqrt_balanced": 0.5}
 # the default: sqrt_balanced on single-label data (dev scores: docs/accuracy.md), none on multi-label
 AUTO_CLASS_WEIGHTS = "sqrt_balanced"
+# set from the data, never from the config: the vocabulary, the classes and the padding id
+DATA_DECIDED = ("vocab_size", "num_classes", "padding_idx")
+
+
+def model_keys() -> tuple[str, ...]:
+    """What configs/model may set: BiLSTMClassifier's arguments, less those the data decides."""
+    import inspect
+
+    from bilstm_clf.models import BiLSTMClassifier
+
+    return tuple(p for p in inspect.signature(BiLSTMClassifier).parameters if p not in DATA_DECIDED)
+
+
+def export_keys() -> tuple[str, ...]:
+    """What configs/export may set: the keys its default.yaml defines (export_after_training reads them)."""
+    from bilstm_clf.configs import CONFIG_DIR
+
+    text = (Path(CONFIG_DIR) / "export" / "default.yaml").read_text(encoding="utf-8")
+    return tuple(re.findall(r"^([A-Za-z_]\w*):", text, re.M))  # its top-level keys (no YAML parser: torch-free and omegaconf-free)
 
 
 def is_int(value: Any) -> bool:
@@ -107,9 +128,35 @@ def filename(key: str, value: Any, *, optional: bool = False) -> None:
         raise ConfigError(key, value, "must be a file name" + (" or null" if optional else ""))
 
 
+def finite_numbers(node: Any, prefix: str = "") -> None:
+    """No config value may be NaN or infinite (``optimizer.lr=inf``, ``model.forget_bias=nan``,
+    ``class_weights=[1,inf]``): each would make every weight NaN, and a NaN run looks finished."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            finite_numbers(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            finite_numbers(value, f"{prefix}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(prefix, node, "must be a finite number")
+
+
+def known_keys(group: str, node: Any, allowed: Sequence[str], *, did_you_mean: bool = True) -> None:
+    """Keys added with ``+group.key=...`` that nothing reads would be silently ignored, or reach a
+    constructor as an unexpected argument: refused, naming the valid ones."""
+    for key in node or {}:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), list(allowed), n=1) if did_you_mean else []
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{group}.{key}", node.get(key), f"no such setting; {hint}settings in {group}: {', '.join(allowed)}")
+
+
 def check_run_config(cfg: Any) -> None:
-    """Top-level values of ``configs/train.yaml`` that nothing else checks before training starts."""
-    integer("seed", cfg.get("seed"))
+    """Top-level values of ``configs/train.yaml`` that nothing else checks before training starts.
+    (train.py runs ``finite_numbers`` over the whole config first.)"""
+    seed = cfg.get("seed")
+    if not is_int(seed) or not 0 <= seed < 2**32:  # numpy's range, which seed_everything enforces mid-run
+        raise ConfigError("seed", seed, "must be an integer in [0, 2**32)")
     multi_label = bool((cfg.get("data") or {}).get("multi_label", False))
     choice("monitor", cfg.get("monitor"), MULTI_LABEL_MONITORS if multi_label else MONITORS)
     check_task_config(cfg, multi_label)
@@ -131,13 +178,17 @@ def check_run_config(cfg: Any) -> None:
             values = [float(w) for w in weights]
         except (TypeError, ValueError):
             raise ConfigError("class_weights", weights, expected) from None
-        if any(not v > 0 for v in values):
-            raise ConfigError("class_weights", weights, "weights must be positive numbers")
+        if any(not 0 < v < math.inf for v in values):
+            raise ConfigError("class_weights", weights, "weights must be positive finite numbers")
     ckpt = cfg.get("ckpt_path")
     if ckpt == "last":  # bilstm_clf.training.run_dir.FreshRunDir resolves it when the run to resume has one
         raise ConfigError("ckpt_path", ckpt, "no checkpoints/last.ckpt in that run; set hydra.run.dir=<the run to resume>, or ckpt_path=<a .ckpt file>")
-    if ckpt is not None and not Path(str(ckpt)).is_file():
+    if ckpt is not None and not Path(str(ckpt)).exists():
         raise ConfigError("ckpt_path", ckpt, "no such checkpoint file; give a .ckpt path, 'last' or null")
+    if ckpt is not None:
+        from bilstm_clf.common.file_checks import regular_file
+
+        regular_file(str(ckpt))  # a directory, a FIFO, a device: named before anything is built
     check_trainer_config(cfg.get("trainer") or {})
     check_model_config(cfg.get("model") or {})
     check_export_config(cfg.get("export") or {})
@@ -145,6 +196,7 @@ def check_run_config(cfg: Any) -> None:
 
 def check_export_config(export: Any) -> None:
     """configs/export: checked up front, since the export runs only after training."""
+    known_keys("export", export, export_keys())
     for name in ("enabled", "force"):
         if name in export:
             boolean(f"export.{name}", export.get(name))
@@ -162,6 +214,8 @@ def check_trainer_config(trainer: Any) -> None:
         value = trainer.get(name)
         if value is not None and (not is_int(value) or value < -1):
             raise ConfigError(f"trainer.{name}", value, "must be an integer >= -1 (-1: no limit) or null")
+    if trainer.get("max_epochs") == 0:  # no training: the run would export an untrained model
+        raise ConfigError("trainer.max_epochs", 0, "must be >= 1, -1 (no limit) or null; 0 trains nothing")
     if "log_every_n_steps" in trainer:
         positive_int("trainer.log_every_n_steps", trainer.get("log_every_n_steps"), optional=True)
     if "num_sanity_val_steps" in trainer:
@@ -173,6 +227,10 @@ def check_trainer_config(trainer: Any) -> None:
         ok = value is None or (is_int(value) and value >= 0) or (isinstance(value, float) and 0.0 <= value <= 1.0)
         if not ok:
             raise ConfigError(f"trainer.{name}", value, "must be a fraction in [0, 1] or a whole number of batches")
+        if value == 0:  # nothing to train on, or no val/test metric to pick, stop and report on
+            why = {"limit_val_batches": "validation picks the best checkpoint, stops early and drives the LR schedule",
+                   "limit_test_batches": "set test=false to skip testing"}.get(name, "it would train nothing")
+            raise ConfigError(f"trainer.{name}", value, f"must be > 0: {why}")
     clip = trainer.get("gradient_clip_val")
     if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip < 0):
         raise ConfigError("trainer.gradient_clip_val", clip, "must be a number >= 0 or null")
@@ -184,6 +242,7 @@ def check_model_config(model: Any) -> None:
     from bilstm_clf.models.lstm import ENCODERS  # the registries import torch: only when asked
     from bilstm_clf.models.pooling import MERGE_MODES, POOLINGS
 
+    known_keys("model", model, model_keys())
     for name in ("embedding_dim", "hidden_size", "num_layers", "attention_size"):
         if name in model:
             positive_int(f"model.{name}", model.get(name))
@@ -198,8 +257,8 @@ def check_model_config(model: Any) -> None:
     choice("model.merge_mode", model.get("merge_mode", "concat"), MERGE_MODES)
     choice("model.encoder", model.get("encoder", "padded"), ENCODERS)
     bias = model.get("forget_bias")
-    if bias is not None and (isinstance(bias, bool) or not isinstance(bias, (int, float))):
-        raise ConfigError("model.forget_bias", bias, "must be a number or null")
+    if bias is not None and (isinstance(bias, bool) or not isinstance(bias, (int, float)) or not math.isfinite(bias)):
+        raise ConfigError("model.forget_bias", bias, "must be a finite number or null")
 
 
 def probe_optimizer(optimizer_factory, scheduler_factory) -> None:
@@ -207,14 +266,20 @@ def probe_optimizer(optimizer_factory, scheduler_factory) -> None:
     argument, an unknown plateau mode) fails here as a config error, not mid-fit as a traceback."""
     import torch
 
+    parameter = torch.nn.Parameter(torch.zeros(1))
     try:
-        optimizer = optimizer_factory(params=[torch.nn.Parameter(torch.zeros(1))])
-    except (TypeError, ValueError) as err:
+        optimizer = optimizer_factory(params=[parameter])
+        # one real step: values the constructor accepts can still fail in the update's
+        # arithmetic (Adam's lr=1e38 overflows float32 there), which mid-fit is a traceback
+        parameter.grad = torch.ones(1)
+        optimizer.step()
+        optimizer.zero_grad()
+    except (TypeError, ValueError, RuntimeError, ArithmeticError) as err:
         raise _rejected("optimizer", optimizer_factory, err) from None
     if scheduler_factory is not None:
         try:
             scheduler = scheduler_factory(optimizer=optimizer)
-            optimizer.step()  # no gradients: changes nothing, but orders the calls as training does
+            optimizer.step()  # gradients were cleared: orders the calls as training does
             scheduler.step(0.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
         except (TypeError, ValueError, ArithmeticError) as err:
             raise _rejected("scheduler", scheduler_factory, err) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -37,6 +38,17 @@ class ConfigError(UserError):
 
 F = TypeVar("F", bound=Callable[..., object])
 
+# errors of the user's environment, not bugs: a full disk or quota, a read-only or unwritable path
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def environment_error(err: BaseException) -> UserError | None:
+    """An ``OSError`` that names a file, or is one of ``ENVIRONMENT_ERRNOS``, as one line."""
+    if isinstance(err, OSError) and (err.filename or err.errno in ENVIRONMENT_ERRNOS):
+        where = f"{err.filename}: " if err.filename else ""
+        return UserError(f"{where}{err.strerror or err}")
+    return None
+
 TRACEBACK_SWITCH = "BILSTM_CLF_TRACEBACK"  # =1: show the traceback of a user error too
 
 
@@ -48,7 +60,7 @@ def one_line_errors(translate: Callable[[BaseException], UserError | None] | Non
     try:
         yield
     except Exception as err:
-        user_error = err if isinstance(err, UserError) else (translate(err) if translate else None)
+        user_error = err if isinstance(err, UserError) else ((translate(err) if translate else None) or environment_error(err))
         if user_error is None or os.environ.get(TRACEBACK_SWITCH) == "1":
             raise
         text = str(user_error).replace("\r", " ").replace("\n", " ")  # one line, paths kept exact

@@ -14,6 +14,8 @@ from bilstm_clf.common import config_checks as check
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
 from bilstm_clf.data.label_sets import MultiHotCollate, label_set_options, label_vocabulary, multi_hot_dataset
+from bilstm_clf.data.labels import canonical_label
+from bilstm_clf.data.split_checks import check_vocabulary, drop_tokenless
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
 from bilstm_clf.data.tokenizer import STYLES, Tokenizer
 from bilstm_clf.common.errors import ConfigError, DataError
@@ -70,7 +72,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.multi_label = multi_label
         self.read_options.update(label_set_options(multi_label, label_separator, allow_empty_labels))
         # display names of the files' labels ({"0": "negative", ...}); labels not named keep their own
-        self.display_names = {str(k): str(v) for k, v in (label_names or {}).items()}
+        self.display_names = {canonical_label(k): str(v) for k, v in (label_names or {}).items()}
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.tokenizer_options = dict(
@@ -127,6 +129,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
                 self.examples[split] = self._known_labels(split, self.examples[split], label_ids)
 
         self.tokenizer = Tokenizer.build((ex.text for ex in train), **self.tokenizer_options)
+        for split in self.examples:  # a text the tokenizer reduces to nothing teaches nothing
+            self.examples[split] = drop_tokenless(self, split, self.examples[split])
+        check_vocabulary(self)
         for split, rows in self.examples.items():
             ids = self.tokenizer.encode_batch([ex.text for ex in rows])
             if self.multi_label:
@@ -197,6 +202,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
         """No dev split (TREC): hold out ``val_fraction`` of train, the same rows for a given split_seed."""
         order = np.random.default_rng(self.split_seed).permutation(len(train))
         n_val = max(1, int(round(len(train) * self.val_fraction)))
+        if n_val >= len(train):
+            raise ConfigError("data.val_fraction", self.val_fraction, f"holds out {n_val} of the {len(train)} rows of {self.path('train')}, "
+                              "leaving none to train on; use a smaller fraction or set data.val_file")
         val_idx = set(order[:n_val].tolist())
         return [ex for i, ex in enumerate(train) if i not in val_idx], [train[i] for i in sorted(val_idx)]
 
@@ -296,13 +304,15 @@ def _check_options(options: dict) -> None:
     check.choice(key("format"), options["format"], FORMATS, optional=True)
     check.column(key("text_field"), options["text_field"])
     check.column(key("label_field"), options["label_field"])
+    if str(options["text_field"]) == str(options["label_field"]):
+        raise ConfigError(key("label_field"), options["label_field"], "is also data.text_field; the label cannot be the model's input")
     check.label_names(key("label_names"), options["label_names"])
     check.boolean(key("has_header"), options["has_header"])
     check.text_encoding(key("encoding"), options["encoding"])
     check.choice(key("on_bad_row"), options["on_bad_row"], BAD_ROW_POLICIES)
     check.positive_int(key("max_chars"), options["max_chars"], optional=True)
     check.fraction(key("val_fraction"), options["val_fraction"])
-    check.integer(key("split_seed"), options["split_seed"])
+    check.non_negative_int(key("split_seed"), options["split_seed"])  # numpy's generator refuses negative seeds
     check.boolean(key("lowercase"), options["lowercase"])
     check.choice(key("tokenizer_style"), options["tokenizer_style"], STYLES)
     check.positive_int(key("min_freq"), options["min_freq"])

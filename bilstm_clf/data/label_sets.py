@@ -22,6 +22,7 @@ import numpy as np
 from bilstm_clf.common import config_checks as check
 from bilstm_clf.common.errors import ConfigError
 from bilstm_clf.data.batching import EncodedDataset, PadCollate
+from bilstm_clf.data.labels import canonical_label
 
 DEFAULT_SEPARATOR = "|"
 LabelSet = tuple[str, ...]
@@ -44,12 +45,12 @@ class LabelSetParser:
             for item in value:
                 if isinstance(item, bool) or not isinstance(item, (str, int)):
                     return None, f"label list {value!r}: {item!r} is not a string or an integer"
-                names.append(str(item).strip())
+                names.append(canonical_label(item))
         elif isinstance(value, (int, float)):
-            names = [str(int(value))]
+            names = [canonical_label(int(value))]
         else:
             text = str(value).strip()
-            names = [part.strip() for part in text.split(self.separator)] if text else []
+            names = [canonical_label(part) for part in text.split(self.separator)] if text else []
         if any(not name for name in names):
             return None, f"an empty label name in {value!r} (separator {self.separator!r})"
         for name in names:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bilstm_clf.common.errors import DataError
+from bilstm_clf.common.file_checks import refuse_compressed, regular_file
 from bilstm_clf.data.formats import TRAINING_FORMATS, training_format
 
 FORMATS = TRAINING_FORMATS  # tsv, csv, jsonl
@@ -69,9 +70,8 @@ def _is_utf8(encoding: str) -> bool:
 def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
     """Whole file as text; a UTF-8 BOM is dropped, a decode error names its line and byte offset."""
     path = Path(path)
+    regular_file(path)  # a FIFO, /dev/zero or a directory is refused before a byte is read
     try:
-        if path.is_dir():
-            raise DataError(path, "is a directory, expected a file")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(path, "file not found") from None
@@ -79,6 +79,7 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
         raise DataError(path, "permission denied") from None
     except (OSError, ValueError) as err:  # ValueError: a NUL in the path
         raise DataError(path, f"cannot read the file ({getattr(err, 'strerror', None) or err})") from None
+    refuse_compressed(path, raw[:8])
     skip, codec = 0, encoding
     if _is_utf8(encoding):
         codec = "utf-8"

@@ -62,8 +62,10 @@ class LineReader:
             try:
                 # final=False when cut: a character split by the cut is dropped, not an error.
                 text = decoder.decode(raw, final=not cut)
-            except UnicodeDecodeError as err:
-                yield self.line, None, f"not valid {self.encoding}: byte 0x{raw[err.start]:02x} at column {err.start + 1}", False
+            except UnicodeError as err:  # UnicodeDecodeError, or a codec's own (UTF-16's missing BOM)
+                start = getattr(err, "start", None)
+                where = f"byte 0x{raw[start]:02x} at column {start + 1}" if isinstance(start, int) and start < len(raw) else str(err)
+                yield self.line, None, f"not valid {self.encoding}: {where}", False
                 continue
             if cut or len(text) > self.max_chars:
                 text, cut = text[: self.max_chars], True

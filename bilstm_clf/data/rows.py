@@ -11,6 +11,7 @@ import io
 import json
 
 from bilstm_clf.common.errors import DataError
+from bilstm_clf.data.labels import canonical_label
 
 # csv's default field limit (131,072 characters) would turn one long text into an error; long
 # texts are cut by ``max_chars`` instead. 2**31 - 1 fits a C long on every platform.
@@ -72,7 +73,7 @@ def delimited_rows(path, text: str, fmt: str, text_field, label_field, has_heade
             labels, problem = label_parser(fields[label_col])
             yield (line, "", None, problem) if problem else (line, fields[text_col], labels, None)
             continue
-        label = None if label_col is None else fields[label_col].strip()
+        label = None if label_col is None else canonical_label(fields[label_col])
         if label_col is not None and not label:
             yield line, "", None, "missing label"
             continue
@@ -148,7 +149,7 @@ def jsonl_rows(path, text: str, fmt: str, text_field, label_field, has_header: b
             if isinstance(value, (dict, list)) or isinstance(value, float) and not value.is_integer():
                 yield line, "", None, f"label {value!r} is not a string or an integer"
                 continue
-            label = str(int(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value).strip()
+            label = canonical_label(value)  # one policy for every format: bilstm_clf.data.labels
         if not _encodable(sentence) or (label is not None and not _encodable(label)):
             yield line, "", None, "an unpaired surrogate escape (such as \\ud800) in a string"
             continue

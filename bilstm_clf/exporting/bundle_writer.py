@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bilstm_clf.common import bundle
-from bilstm_clf.common.atomic import atomic_directory
+from bilstm_clf.common.atomic import atomic_directory, write_failure
 from bilstm_clf.common.errors import UserError
 from bilstm_clf.exporting.checkpoints import (
     ExportSource,
@@ -55,7 +55,10 @@ def write_bundle(
     if quantize not in QUANTIZATIONS:
         raise UserError(f"quantize {quantize!r}: expected one of {', '.join(QUANTIZATIONS)}")
     _check_target(target, force)  # fail before the slow part
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # read-only or unwritable: one line naming the path
+        raise write_failure(target, err) from None
     model = build_model(source) if len(sources) == 1 else ensemble_of(sources)
     # sigmoid outputs for multi-label models (passed only then: export_onnx's older signature stays valid)
     head = {"activation": "sigmoid"} if source.multi_label else {}
@@ -154,7 +157,7 @@ def export_after_training(cfg, best_checkpoint: str, module, metrics: dict[str, 
                      quantize=str(export_cfg.get("quantize") or "none"), metrics=numeric_metrics(metrics), training=training)
     except ImportError as err:
         log.warning("bundle export skipped: %s (pip install 'bilstm-clf[train]')", err)
-        return {"bundle_dir": None, "bundle_error": f"missing dependency: {err}"}
+        return {"bundle_dir": None, "bundle_error": f"missing dependency: {err} (pip install 'bilstm-clf[train]', or set export.enabled=false)"}
     except Exception as err:  # noqa: BLE001
         log.error("bundle export failed: %s", err)
         return {"bundle_dir": None, "bundle_error": str(err)}

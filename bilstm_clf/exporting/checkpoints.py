@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from bilstm_clf.common import bundle
+from bilstm_clf.common.checkpoint_file import load_checkpoint_dict
 from bilstm_clf.common.errors import DataError
+from bilstm_clf.common.file_checks import regular_file
+from bilstm_clf.exporting.source_checks import check_source
 
 @dataclass
 class ExportSource:
@@ -34,6 +37,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return path
     if not path.exists():
         raise DataError(path, "not found; expected a checkpoint (.ckpt) or a run directory")
+    if not path.is_dir():
+        regular_file(path)  # a FIFO or a device: refused by type
     run_dir = path.parent if path.name == "checkpoints" and not (path / "metrics.json").exists() else path
     ckpt_dir = run_dir / "checkpoints"
     candidates = sorted(p for p in ckpt_dir.glob("*.ckpt")) if ckpt_dir.is_dir() else []
@@ -77,23 +82,6 @@ def _best_model_path(checkpoint: dict[str, Any]) -> str | None:
     return None
 
 
-def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
-    """``torch.load(weights_only=True)``: tensors and plain containers only, never arbitrary pickles."""
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(path, f"cannot load as a weights-only torch checkpoint: {first}") from None
-    if not isinstance(checkpoint, dict):
-        raise DataError(path, f"not a training checkpoint (holds a {type(checkpoint).__name__}, expected a dict)")
-    return checkpoint
-
-
 def source_from_checkpoint(path: str | Path) -> ExportSource:
     from bilstm_clf.training.lit_module import CHECKPOINT_KEY
 
@@ -101,20 +89,22 @@ def source_from_checkpoint(path: str | Path) -> ExportSource:
     checkpoint = load_checkpoint_dict(path)
     hparams = checkpoint.get("hyper_parameters") or {}
     extra = checkpoint.get(CHECKPOINT_KEY) or {}
+    if not isinstance(hparams, dict) or not isinstance(extra, dict):
+        raise DataError(path, f"not a bilstm_clf checkpoint (hyper_parameters or {CHECKPOINT_KEY} is not a dict)")
     model_config = hparams.get("model_config")
     state = checkpoint.get("state_dict")
     if not isinstance(model_config, dict) or not isinstance(state, dict):
         raise DataError(path, "not a bilstm_clf checkpoint (no hyper_parameters.model_config or state_dict)")
     tokenizer_json = extra.get("tokenizer_json")
-    if not tokenizer_json:
+    if not tokenizer_json or not isinstance(tokenizer_json, str):
         raise DataError(path, "the checkpoint carries no tokenizer (written by an older bilstm_clf?)")
-    label_names = list(extra.get("label_names") or hparams.get("label_names") or [])
-    if not label_names:
+    label_names = extra.get("label_names") or hparams.get("label_names") or []
+    if not isinstance(label_names, (list, tuple)) or not label_names:
         raise DataError(path, "the checkpoint carries no label names")
     return ExportSource(
         state_dict=model_weights(state),
         model_config=dict(model_config),
-        label_names=[str(x) for x in label_names],
+        label_names=list(label_names),  # source_checks.check_source: distinct strings, one per output
         tokenizer_json=tokenizer_json,
         multi_label=extra.get("multi_label"),
         calibration=extra.get("calibration"),
@@ -145,12 +135,13 @@ def build_model(source: ExportSource):
     where = source.checkpoint.get("path") or "checkpoint"
     try:
         model = BiLSTMClassifier(**{**source.model_config, "encoder": "padded"})
-    except TypeError as err:  # a key this version's model does not take
+    except (TypeError, ValueError) as err:  # a key this version's model does not take, or a value it refuses
         raise DataError(where, f"model config does not fit this bilstm_clf: {err}") from None
     try:
         model.load_state_dict(source.state_dict, strict=True)
     except RuntimeError as err:
         raise DataError(where, f"weights do not fit the model config: {str(err).splitlines()[0]}") from None
+    check_source(source, model)
     temperature = (source.calibration or {}).get("temperature")
     if temperature is not None and float(temperature) != 1.0:
         from bilstm_clf.models.calibrated import TemperatureScaled

@@ -30,6 +30,7 @@ from bilstm_clf.common import bundle
 from bilstm_clf.common.bundle import first_line
 from bilstm_clf.common.errors import DataError
 from bilstm_clf.data.tokenizer import Tokenizer
+from bilstm_clf.serving.bundle_checks import check_against_model, positive
 
 # Texts are sorted by length and run in slices of this many rows: on CPU, less padding beats
 # bigger matrices (SST-2 test, E300 H256, one thread: 256 texts in slices of 32 ran 2.4x faster
@@ -97,6 +98,8 @@ class Classifier:
         """Open a bundle directory. Raises ``DataError`` (one line naming the file) when it is not
         a complete, readable bundle. ``threads`` sets onnxruntime's intra-op threads."""
         path = Path(path)
+        if threads is not None:
+            positive("threads", threads)
         metadata, labels = bundle.read_parts(path)
         bundle.read_decision(path, metadata, labels)  # before the slow part: a bad task answers at once
         try:
@@ -114,6 +117,7 @@ class Classifier:
         classes = outputs["probabilities"].shape[-1]
         if isinstance(classes, int) and classes != len(labels):
             raise DataError(path / bundle.LABELS_FILE, f"{len(labels)} labels but the model has {classes} classes")
+        check_against_model(session, encoder.hf.get_vocab(), labels, path)
         return cls(session, encoder, labels, metadata, path)
 
     # --- encoding ---------------------------------------------------------------------------
@@ -151,7 +155,7 @@ class Classifier:
     def predict_proba(self, texts: Sequence[str], batch_size: int = ROWS_PER_RUN) -> np.ndarray:
         """[N, C] float32 probabilities in ``self.labels`` order; NaN rows for texts with no tokens.
         ``batch_size``: rows per onnxruntime run (texts are sorted by length first)."""
-        texts = _as_texts(texts)
+        texts, batch_size = _as_texts(texts), positive("batch_size", batch_size)
         if not texts:
             return np.empty((0, len(self.labels)), np.float32)
         encoded = self.encode(texts)
@@ -163,7 +167,7 @@ class Classifier:
         """One ``Prediction`` per text, in order: the label (single-label) or the labels at or
         above their thresholds (multi-label), every label's probability, and with ``top_k`` the
         ``top_k`` most probable labels, best first."""
-        texts = _as_texts(texts)
+        texts, batch_size = _as_texts(texts), positive("batch_size", batch_size)
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         if not texts:
@@ -192,7 +196,7 @@ class Classifier:
 
     def predict_stream(self, texts: Iterable[str], chunk_size: int = 256) -> Iterator[Prediction]:
         """Predictions for an iterable of any length, reading ``chunk_size`` texts at a time."""
-        chunk: list[str] = []
+        chunk, chunk_size = [], positive("chunk_size", chunk_size)
         for text in texts:
             chunk.append(text)
             if len(chunk) == chunk_size:

@@ -14,11 +14,18 @@ from typing import Any
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from bilstm_clf.common.atomic import write_atomic
+from bilstm_clf.common.atomic import write_atomic, write_failure
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         if storage_options is not None or "://" in str(path):  # remote storage: Lightning's way
             return super().save_checkpoint(checkpoint, path, storage_options)
-        write_atomic(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+        write_atomic(Path(path), lambda tmp: _save(checkpoint, tmp, path))
+
+
+def _save(checkpoint: dict[str, Any], tmp: Path, path) -> None:
+    try:
+        torch.save(checkpoint, tmp)
+    except RuntimeError as err:  # torch's C++ writer says "basic_ios::clear" for a full disk
+        raise write_failure(path, err) from None

@@ -9,13 +9,12 @@ keeps its traceback. ``BILSTM_CLF_TRACEBACK=1`` shows the traceback of user erro
 from __future__ import annotations
 
 import difflib
-import errno
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from bilstm_clf.common.errors import ConfigError, UserError, one_line_errors
+from bilstm_clf.common.errors import ConfigError, UserError, environment_error, one_line_errors
 
 from bilstm_clf.configs import CONFIG_DIR
 
@@ -80,16 +79,11 @@ def as_user_error(err: BaseException, key: str | None = None) -> UserError | Non
         full_key = getattr(err, "full_key", None)
         msg = getattr(err, "msg", None) or str(err).split("\n    full_key")[0]
         return UserError(f"config {full_key}: {one_line(msg)}" if full_key else f"config: {one_line(msg)}")
+    if type(err).__name__ == "MisconfigurationException":  # Lightning's word for a setting it cannot run with
+        return UserError(f"config: Lightning cannot run with these settings: {one_line(str(err))}")
     if isinstance(err, CompactHydraException):
         return UserError(f"config: {one_line(str(err))}")
-    if isinstance(err, OSError) and (err.filename or err.errno in _ENVIRONMENT_ERRNOS):
-        # an unwritable log dir, a full disk: the user's environment, not a bug
-        where = f"{err.filename}: " if err.filename else ""
-        return UserError(f"{where}{err.strerror or err}")
-    return None
-
-
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+    return environment_error(err)  # an unwritable log dir, a full disk: the user's environment, not a bug
 
 
 def _instantiation_error(err: BaseException, key: str | None) -> UserError:

@@ -76,6 +76,8 @@ def print_summary(metrics: dict[str, Any], monitor: str, data_report: Sequence[s
     lines += [f"  data:        {line}" for line in data_report]
     if metrics.get("bundle_dir"):
         lines.append(f"  bundle:      {metrics['bundle_dir']}")
+    elif metrics.get("bundle_error"):  # said here and as the run's error: never a silent missing bundle
+        lines.append(f"  bundle:      NOT WRITTEN: {metrics['bundle_error']}")
     print("\n".join(lines), flush=True)
 
 

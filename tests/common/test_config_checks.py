@@ -17,7 +17,7 @@ from bilstm_clf.common.errors import ConfigError
      ({"output_dropout": 1.5}, "config model.output_dropout=1.5: must be a probability in [0, 1)"),
      ({"embedding_dropout": True}, "config model.embedding_dropout=True: must be a probability in [0, 1)"),
      ({"bidirectional": "yes"}, "config model.bidirectional='yes': must be true or false"),
-     ({"forget_bias": "one"}, "config model.forget_bias='one': must be a number or null")],
+     ({"forget_bias": "one"}, "config model.forget_bias='one': must be a finite number or null")],
 )
 def test_bad_model_values_name_key_value_and_choices(model, message):
     with pytest.raises(ConfigError, match="^" + re.escape(message) + "$"):

@@ -129,7 +129,7 @@ def test_checkpoints_are_written_then_renamed(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match=r"last\.ckpt: cannot write: No space left on device$"):  # one line naming the file
         io.save_checkpoint({"state_dict": {"w": torch.zeros(2)}}, path)
     assert path.read_bytes() == before and _leftovers(path.parent) == []
 

@@ -21,6 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import bilstm_clf
 from bilstm_clf.data.datamodule import TextClassificationDataModule
+from bilstm_clf.training.divergence import DivergenceGuard
 from bilstm_clf.training.lit_module import SentenceClassifierModule
 from bilstm_clf.models import BiLSTMClassifier
 
@@ -208,7 +209,7 @@ def test_lightning_training_steps_have_no_host_syncs(tiny_dataset, precision):
     trainer = pl.Trainer(
         accelerator="cpu", max_epochs=1, limit_train_batches=7, limit_val_batches=0, num_sanity_val_steps=0,
         gradient_clip_val=5.0, precision=precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[callback], log_every_n_steps=50,
+        enable_model_summary=False, callbacks=[callback, DivergenceGuard()], log_every_n_steps=50,  # train.py always adds the guard
     )
     before = [p.detach().clone() for p in module.parameters()]
     trainer.fit(module, datamodule=datamodule)
