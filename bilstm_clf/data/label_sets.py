@@ -43,7 +43,8 @@ class LabelSetParser:
         if isinstance(value, list):
             names = []
             for item in value:
-                if isinstance(item, bool) or not isinstance(item, (str, int)):
+                whole = isinstance(item, int) or isinstance(item, float) and item.is_integer()  # JSON 1.0 is class 1
+                if isinstance(item, bool) or not (isinstance(item, str) or whole):
                     return None, f"label list {value!r}: {item!r} is not a string or an integer"
                 names.append(canonical_label(item))
         elif isinstance(value, (int, float)):

@@ -96,3 +96,11 @@ def test_datamodule_reads_label_sets_and_refuses_a_dev_label_train_lacks(tmp_pat
 def test_label_separator_must_be_a_string(tmp_path):
     with pytest.raises(ConfigError, match="data.label_separator"):
         TextClassificationDataModule(data_dir=str(tmp_path), multi_label=True, label_separator="")
+
+
+def test_label_sets_follow_the_one_label_policy():
+    # the same spellings that are one class in single-label data are one label in a set
+    parse = LabelSetParser("|")
+    assert parse("1.0|01| +1 ") == (("1",), None)
+    assert parse(["caf\u0065\u0301", "caf\u00e9", 2.0]) == (("2", "caf\u00e9"), None)
+    assert parse(3) == (("3",), None)
