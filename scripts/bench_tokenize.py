@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         fast_encodings, fast_s = timed(lambda: fast(texts))
         assert [e.ids or [1] for e in fast_encodings[: len(corpus)]] == ids[: len(corpus)], "encode_batch_fast must give the same ids"
         del fast_encodings
+    # tokenizers' encode_batch, with character offsets: what Tokenizer.encode_batch called before it
+    # used encode_batch_fast (same ids)
+    offsets_encodings, offsets_s = timed(lambda: encoder.hf.encode_batch(texts))
+    assert [e.ids or [1] for e in offsets_encodings[: len(corpus)]] == ids[: len(corpus)], "encode_batch must give the same ids"
+    del offsets_encodings
     vocab = encoder.hf.get_vocab()
     python_ids, python_s = timed(lambda: python_encode(texts, vocab))
     assert python_ids[: len(corpus)] == ids[: len(corpus)], "the Python baseline must encode identically"
@@ -133,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| build vocabulary ({len(corpus):,} sentences, {encoder.vocab_size:,} words) | {build_s:.2f} s | {len(corpus) / build_s:,.0f} sentences/s |",
         f"| Tokenizer.encode_batch, {n:,} sentences | {encode_s:.2f} s | {n / encode_s:,.0f} sentences/s, {tokens / encode_s:,.0f} tokens/s |",
         *([f"| tokenizers encode_batch_fast (no offsets, Encoding objects only), {n:,} sentences | {fast_s:.2f} s | {n / fast_s:,.0f} sentences/s |"] if fast_s else []),
+        f"| tokenizers encode_batch (with offsets, Encoding objects only), {n:,} sentences | {offsets_s:.2f} s | {n / offsets_s:,.0f} sentences/s |",
         f"| plain Python split + dict (whitespace style only), {n:,} sentences | {python_s:.2f} s | {n / python_s:,.0f} sentences/s |",
         f"| EncodedDataset, {n:,} sentences | {dataset_s:.2f} s | {n / dataset_s:,.0f} sentences/s |",
         f"| DataLoader epoch (BucketBatchSampler + PadCollate), batch {args.batch_size} | {loader_ms:.3f} ms/batch | {args.batch_size / loader_ms * 1000:,.0f} sentences/s |",

@@ -97,8 +97,10 @@ class Tokenizer:
         return self.hf.encode(text).ids or [self.unk_id]
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        # encode_batch runs in Rust across threads: ~1M short sentences in seconds.
-        return [enc.ids or [self.unk_id] for enc in self.hf.encode_batch(list(texts))]
+        # Runs in Rust across threads. encode_batch_fast (tokenizers >= 0.20) skips the character
+        # offsets nothing here reads: the same ids, 1.25-1.7x faster (docs/benchmarks.md).
+        encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
+        return [enc.ids or [self.unk_id] for enc in encode(list(texts))]
 
     # --- vocabulary -----------------------------------------------------------------------
     @property

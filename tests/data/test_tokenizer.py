@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bilstm_clf.data.tokenizer import PAD, UNK, Tokenizer, load_labels, save_labels
 
 TEXTS = ["the cat sat", "the dog sat", "the cat ran", "a bird"]
@@ -44,3 +47,13 @@ def test_round_trip_through_json_and_file(tmp_path):
     assert loaded.encode_batch(probe) == enc.encode_batch(probe)
     save_labels(["neg", "pos"], tmp_path / "labels.json")
     assert load_labels(tmp_path / "labels.json") == ["neg", "pos"]
+
+
+@given(st.lists(st.text(alphabet="abc ,.'!ÉéX\u0301\t", max_size=40), min_size=1, max_size=20))
+@settings(max_examples=60, deadline=None)
+def test_batch_encoding_is_text_by_text_encoding(texts):
+    # the batch path (encode_batch_fast where tokenizers has it) and predict's one-text path agree,
+    # truncation included
+    for style in ("basic_english", "whitespace"):
+        enc = Tokenizer.build(["a b c , . ' ! é x ab ba"], style=style, max_length=5)
+        assert enc.encode_batch(texts) == [enc.encode(t) for t in texts]
