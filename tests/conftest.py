@@ -1,11 +1,15 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# Prepared-data caches of the runs a test starts go to a fresh directory: no test finds what an
+# earlier command left in data/.cache (tests of the cache itself set their own).
+os.environ["BILSTM_CLF_CACHE_DIR"] = tempfile.mkdtemp(prefix="bilstm-clf-test-cache-")
 SHARED_DATASETS = Path(os.environ.get("BILSTM_CLF_DATA_MIRROR", ROOT.parent / "shared" / "datasets"))
 
 # The suite draws the same examples on every run (derandomize), so a red CI always means a change,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -10,20 +11,38 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class EncodedDataset(Dataset):
-    """Pre-encoded examples: item ``i`` is ``(ids, label, i)``; the index lets callers trace predictions."""
+    """Encoded rows as flat arrays: row ``i`` is ``tokens[offsets[i]:offsets[i + 1]]`` (a memory map
+    of the prepared-data cache, or arrays in memory). Item ``i`` is ``(ids, label, i)``; the index
+    lets callers trace predictions."""
 
     def __init__(self, ids: Sequence[Sequence[int]], labels: Sequence[int]):
         if len(ids) != len(labels):
             raise ValueError("ids and labels differ in length")
-        self.ids = [np.asarray(x, dtype=np.int64) for x in ids]
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.lengths = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        tokens = np.fromiter(itertools.chain.from_iterable(ids), np.int64, int(offsets[-1]))
+        self._set(tokens, offsets, np.asarray(labels, dtype=np.int64))
+
+    @classmethod
+    def from_arrays(cls, tokens: np.ndarray, offsets: np.ndarray, labels: np.ndarray) -> EncodedDataset:
+        dataset = cls.__new__(cls)
+        dataset._set(tokens, np.asarray(offsets, np.int64), labels)
+        return dataset
+
+    def _set(self, tokens: np.ndarray, offsets: np.ndarray, labels: np.ndarray) -> None:
+        if len(offsets) != len(labels) + 1:
+            raise ValueError("offsets and labels differ in length")
+        self.tokens, self.offsets, self.labels = tokens, offsets, labels
+        self.lengths = np.diff(offsets)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.labels)
+
+    def row(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
     def __getitem__(self, i: int):
-        return self.ids[i], int(self.labels[i]), i
+        return self.row(i), int(self.labels[i]), i
 
 
 class BucketBatchSampler(Sampler[list[int]]):

@@ -1,4 +1,5 @@
-"""LightningDataModule: read the splits, fit labels and vocabulary on train, encode, batch by length."""
+"""LightningDataModule: the prepared splits (read, labelled, encoded once: ``data.prepared``,
+cached by ``data.cache``), batched by length."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from bilstm_clf.common import config_checks as check
+from bilstm_clf.data import cache
 from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadCollate, ResumableDataLoader
 from bilstm_clf.data.download import DATASETS, materialise
-from bilstm_clf.data.label_sets import MultiHotCollate, label_set_options, label_vocabulary, multi_hot_dataset
+from bilstm_clf.data.label_sets import MultiHotCollate, MultiHotDataset, label_set_options
 from bilstm_clf.data.labels import canonical_label
-from bilstm_clf.data.split_checks import check_vocabulary, drop_tokenless
-from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, SKIP_HINT, Example, ReadReport, label_order, read_examples
+from bilstm_clf.data.prepared import SPLITS, PreparedData, PrepareOptions
+from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, ReadReport
 from bilstm_clf.data.tokenizer import STYLES, Tokenizer
 from bilstm_clf.common.errors import ConfigError, DataError
 
@@ -57,6 +59,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         multi_label: bool = False,
         label_separator: str = "|",
         allow_empty_labels: bool = False,
+        cache_dir: str | None = None,
     ):
         super().__init__()
         arguments = dict(locals())  # the constructor's arguments, by name
@@ -83,11 +86,13 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.pool_batches = pool_batches
         self.num_workers = num_workers
         self.seed = seed
+        # prepared splits are cached here (data.cache); None: prepared in memory on every run
+        self.cache_dir = cache_dir
 
+        self.prepared: PreparedData | None = None
         self.tokenizer: Tokenizer | None = None
         self.label_names: list[str] = []  # class order; display names where data.label_names gives them
         self.file_labels: list[str] = []
-        self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, EncodedDataset] = {}
         self.reports: dict[str, ReadReport] = {}  # per split file; skips and cuts are reported at the end
 
@@ -109,38 +114,23 @@ class TextClassificationDataModule(pl.LightningDataModule):
         if self.datasets:
             return  # already set up (train.py sets up early to size the model)
         self._check_paths()
-        train = self._read("train")
-        val = self._read("val") if self.files["val"] else None
-        if val is None:
-            train, val = self._carve_validation(train)
-        test = self._read("test") if self.files["test"] else None
-        self.examples = {"train": train, "val": val} | ({"test": test} if test is not None else {})
-
+        options = PrepareOptions(
+            files={split: self.path(split) for split in SPLITS},
+            read_options=self.read_options,
+            tokenizer_options=self.tokenizer_options,
+            multi_label=self.multi_label,
+            val_fraction=self.val_fraction,
+            split_seed=self.split_seed,
+        )
+        self.prepared = cache.prepare(options, self.cache_dir, self.name)
+        self.tokenizer = self.prepared.tokenizer
         # as the files spell them, in class order (multi-label: every label any row carries)
-        self.file_labels = (label_vocabulary if self.multi_label else label_order)(ex.label for ex in train)
-        if self.multi_label and not self.file_labels:
-            raise DataError(self.path("train"), "no row of the training split carries a label")
-        if len(self.file_labels) < 2 and not self.multi_label:
-            raise DataError(self.path("train"), f"the training split has a single class ({self.file_labels[0]!r}); need at least 2")
+        self.file_labels = self.prepared.file_labels
         self.label_names = [self.display_names.get(label, label) for label in self.file_labels]
-        label_ids = {label: i for i, label in enumerate(self.file_labels)}
-        for split in ("val", "test"):
-            if split in self.examples:
-                self.examples[split] = self._known_labels(split, self.examples[split], label_ids)
-
-        self.tokenizer = Tokenizer.build((ex.text for ex in train), **self.tokenizer_options)
-        encoded = {}
-        for split, rows in self.examples.items():  # each split tokenised once
-            ids = self.tokenizer.token_ids([ex.text for ex in rows])
-            # a text the tokenizer reduces to nothing teaches nothing
-            self.examples[split], encoded[split] = drop_tokenless(self, split, rows, ids)
-        check_vocabulary(self)
-        for split, rows in self.examples.items():
-            ids = encoded[split]
-            if self.multi_label:
-                self.datasets[split] = multi_hot_dataset(ids, [ex.label for ex in rows], label_ids)
-            else:
-                self.datasets[split] = EncodedDataset(ids, [label_ids[ex.label] for ex in rows])
+        self.reports = self.prepared.reports
+        dataset = MultiHotDataset if self.multi_label else EncodedDataset
+        for split, arrays in self.prepared.splits.items():
+            self.datasets[split] = dataset.from_arrays(arrays.tokens, arrays.offsets, arrays.labels)
         for report in self.reports.values():
             log.info("read %s", report.summary())
         log.info(
@@ -162,34 +152,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
                 listing = ", ".join(found[:12]) + (", ..." if len(found) > 12 else "") if found else "none"
                 raise ConfigError(f"data.{split}_file", filename, f"no such file in {self.data_dir} (files there: {listing})")
 
-    def _read(self, split: str) -> list[Example]:
-        path = self.path(split)
-        report = ReadReport(str(path))
-        self.reports[split] = report
-        return read_examples(path, report=report, **self.read_options)
-
-    def _known_labels(self, split: str, rows: list[Example], label_ids: dict[str, int]) -> list[Example]:
-        """A label the training split lacks cannot be learnt or scored: an error, or a counted skip."""
-        # carved validation rows come from the train file, so their lines are train-file lines
-        source = split if split in self.reports else "train"
-        kept = []
-        for ex in rows:
-            unknown = [n for n in ex.label if n not in label_ids] if self.multi_label else [] if ex.label in label_ids else [ex.label]
-            if not unknown:
-                kept.append(ex)
-                continue
-            problem = f"label {unknown[0]!r} does not occur in the training split (labels: {', '.join(self.file_labels)})"
-            if self.read_options["on_bad_row"] == "error":
-                raise DataError(self.path(source), problem + SKIP_HINT, line=ex.line)
-            self.reports[source].skip(ex.line, problem)
-        if rows and not kept:
-            raise DataError(self.path(source), "no usable rows: none of its labels occurs in the training split")
-        self.reports[source].kept -= len(rows) - len(kept)
-        return kept
-
     # --- what the end-of-run summary reports --------------------------------------------------
     def skipped_rows(self) -> dict[str, int]:
-        return {split: len(report.skipped) for split, report in self.reports.items()}
+        return {split: report.skipped_count for split, report in self.reports.items()}
 
     def data_report(self) -> list[str]:
         """One line per file read: rows kept, skipped (with the first reasons) and cut."""
@@ -201,15 +166,10 @@ class TextClassificationDataModule(pl.LightningDataModule):
                 lines.append(f"texts at max_length={max_length} tokens (longer ones are cut there): {at_limit}")
         return lines
 
-    def _carve_validation(self, train: list[Example]) -> tuple[list[Example], list[Example]]:
-        """No dev split (TREC): hold out ``val_fraction`` of train, the same rows for a given split_seed."""
-        order = np.random.default_rng(self.split_seed).permutation(len(train))
-        n_val = max(1, int(round(len(train) * self.val_fraction)))
-        if n_val >= len(train):
-            raise ConfigError("data.val_fraction", self.val_fraction, f"holds out {n_val} of the {len(train)} rows of {self.path('train')}, "
-                              "leaving none to train on; use a smaller fraction or set data.val_file")
-        val_idx = set(order[:n_val].tolist())
-        return [ex for i, ex in enumerate(train) if i not in val_idx], [train[i] for i in sorted(val_idx)]
+    def split_texts(self, split: str, index) -> list[str] | None:
+        """The texts of rows ``index`` of the dev or test split (None for train, which keeps none)."""
+        arrays = self.prepared.splits.get(split) if self.prepared is not None else None
+        return None if arrays is None else arrays.texts(index)
 
     # --- facts the model needs -------------------------------------------------------------
     @property
@@ -227,8 +187,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
 
     def token_counts(self) -> np.ndarray:
         """How often each vocabulary id occurs in the training split."""
-        ids = self.datasets["train"].ids
-        return np.bincount(np.concatenate(ids), minlength=self.vocab_size) if ids else np.zeros(self.vocab_size, np.int64)
+        return self.prepared.token_counts
 
     def class_counts(self) -> np.ndarray:
         """Training examples per class; in multi-label data, per label (rows that carry it)."""
@@ -325,3 +284,5 @@ def _check_options(options: dict) -> None:
         check.positive_int(key(name), options[name])
     check.non_negative_int(key("num_workers"), options["num_workers"])
     check.integer("seed", options["seed"])
+    if options["cache_dir"] is not None and (not isinstance(options["cache_dir"], (str, Path)) or not str(options["cache_dir"]).strip()):
+        raise ConfigError(key("cache_dir"), options["cache_dir"], "must be a directory path, or null to prepare the data in memory")

@@ -2,7 +2,7 @@
 file suffix -> format -> reader.
 
 The format is settled from the name (or the explicit option) before a byte is read, and the
-format's reader then decodes the file its own way: training reads whole files
+format's reader then decodes the file its own way: training streams decoded lines
 (``bilstm_clf.data.rows``: bad rows named ``file:line``), predict streams line by line
 (``bilstm_clf.data.records``: a bad line spoils only its own record).
 
@@ -29,7 +29,7 @@ class InputFormat:
     name: str
     suffixes: tuple[str, ...]  # without the dot; "" is a file without a suffix
     holds: str
-    # training: (path, decoded text, format, text_field, label_field, has_header) -> rows; None: not training data
+    # training: (path, decoded lines, format, text_field, label_field, has_header) -> rows; None: not training data
     read_rows: Callable | None
     # predict: (LineReader, source name, format, text_field, has_header) -> records
     read_records: Callable

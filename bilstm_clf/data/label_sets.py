@@ -96,14 +96,14 @@ def multi_hot_dataset(ids: Sequence[Sequence[int]], label_sets: Sequence[LabelSe
 
 
 class MultiHotDataset(EncodedDataset):
-    """Item ``i`` is ``(ids, multi-hot row [L] float32, i)``."""
+    """Item ``i`` is ``(ids, multi-hot row [L], i)``; rows may be stored as uint8 (the cache)."""
 
     def __init__(self, ids: Sequence[Sequence[int]], targets: np.ndarray):
         super().__init__(ids, np.zeros(len(ids), np.int64))
         self.labels = np.asarray(targets, dtype=np.float32)
 
     def __getitem__(self, i: int):
-        return self.ids[i], self.labels[i], i
+        return self.row(i), self.labels[i], i
 
 
 class MultiHotCollate(PadCollate):
@@ -113,5 +113,5 @@ class MultiHotCollate(PadCollate):
         import torch
 
         batch = super().__call__([(ids, 0, i) for ids, _, i in items])
-        batch["labels"] = torch.from_numpy(np.stack([labels for _, labels, _ in items]))
+        batch["labels"] = torch.from_numpy(np.stack([labels for _, labels, _ in items]).astype(np.float32, copy=False))
         return batch

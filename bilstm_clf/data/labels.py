@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,9 @@ from decimal import Decimal, InvalidOperation
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
+# a file of millions of rows spells its few labels over and over: remember them (typed, as JSON's
+# true, 1 and 1.0 are equal keys in Python and differ here)
+@functools.lru_cache(maxsize=1 << 16, typed=True)
 def canonical_label(raw: object) -> str:
     """The label ``raw`` (a cell's text, or a JSON string or number) stands for."""
     if isinstance(raw, bool):  # JSON true/false: as written in JSON

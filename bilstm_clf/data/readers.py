@@ -1,4 +1,4 @@
-"""Labelled text in TSV, CSV and JSONL, read whole: ``read_examples`` (the format table and its
+"""Labelled text in TSV, CSV and JSONL, streamed row by row: ``iter_examples`` (the format table and its
 row parsers: ``bilstm_clf.data.formats``, ``bilstm_clf.data.rows``).
 
 Every read returns ``Example`` rows and raises ``DataError`` (file:line: problem) on bad input;
@@ -15,6 +15,7 @@ Policy (docs/robustness.md has the full table):
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,19 +41,24 @@ class ReadReport:
 
     path: str
     kept: int = 0
-    skipped: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # the first KEEP_SKIPPED of them
+    skipped_count: int = 0
     truncated: int = 0  # texts cut to max_chars
     max_chars: int | None = None
 
+    KEEP_SKIPPED = 1000  # a file of millions of bad rows must not fill memory with reasons
+
     def skip(self, line: int, problem: str) -> None:
-        self.skipped.append((line, problem))
+        self.skipped_count += 1
+        if len(self.skipped) < self.KEEP_SKIPPED:
+            self.skipped.append((line, problem))
 
     def summary(self) -> str:
         parts = [f"{self.kept} rows"]
-        if self.skipped:
+        if self.skipped_count:
             first = ", ".join(f"line {line}: {why}" for line, why in self.skipped[:3])
-            more = ", ..." if len(self.skipped) > 3 else ""
-            parts.append(f"{len(self.skipped)} skipped ({first}{more})")
+            more = ", ..." if self.skipped_count > 3 else ""
+            parts.append(f"{self.skipped_count} skipped ({first}{more})")
         if self.truncated:
             parts.append(f"{self.truncated} cut to {self.max_chars} characters")
         return f"{self.path}: " + ", ".join(parts)
@@ -67,44 +73,100 @@ def _is_utf8(encoding: str) -> bool:
     return encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
 
 
-def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
-    """Whole file as text; a UTF-8 BOM is dropped, a decode error names its line and byte offset."""
-    path = Path(path)
-    regular_file(path)  # a FIFO, /dev/zero or a directory is refused before a byte is read
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, "file not found") from None
-    except PermissionError:
-        raise DataError(path, "permission denied") from None
-    except (OSError, ValueError) as err:  # ValueError: a NUL in the path
-        raise DataError(path, f"cannot read the file ({getattr(err, 'strerror', None) or err})") from None
-    refuse_compressed(path, raw[:8])
-    skip, codec = 0, encoding
-    if _is_utf8(encoding):
-        codec = "utf-8"
-        if raw.startswith(codecs.BOM_UTF8):
-            skip = len(codecs.BOM_UTF8)
-    try:
-        text = raw[skip:].decode(codec)
-    except UnicodeDecodeError as err:
-        offset = skip + err.start
-        line = raw[:offset].decode(codec, errors="replace").count("\n") + 1
-        byte = f"byte 0x{raw[offset]:02x}" if offset < len(raw) else "the end of the file"
+class TextLines:
+    """The lines of a text file, decoded as they are read: never the whole file in memory.
+
+    Lines end at ``'\n'`` only (kept; the last line may lack it). A UTF-8 BOM is dropped. A byte
+    that does not decode stops the read with a ``DataError`` naming its line and byte offset, as a
+    whole-file decode would. ``has_content`` tells, once iterated, whether any non-blank text was seen.
+    """
+
+    CHUNK_BYTES = 1 << 20
+
+    def __init__(self, path: str | Path, encoding: str = "utf-8"):
+        self.path = Path(path)
+        self.encoding = encoding
+        self.has_content = False
+        regular_file(self.path)  # a FIFO, /dev/zero or a directory is refused before a byte is read
+
+    def __iter__(self) -> Iterator[str]:
+        carry = ""
+        for text in self._decoded_chunks():
+            if not self.has_content and not text.isspace() and text:
+                self.has_content = True
+            lines = (carry + text).split("\n")
+            carry = lines.pop()
+            for line in lines:
+                yield line + "\n"
+        if carry:
+            yield carry
+
+    def _open(self):
+        try:
+            return self.path.open("rb")
+        except FileNotFoundError:
+            raise DataError(self.path, "file not found") from None
+        except PermissionError:
+            raise DataError(self.path, "permission denied") from None
+        except (OSError, ValueError) as err:  # ValueError: a NUL in the path
+            raise DataError(self.path, f"cannot read the file ({getattr(err, 'strerror', None) or err})") from None
+
+    def _decoded_chunks(self) -> Iterator[str]:
+        path, encoding = self.path, self.encoding
+        codec = "utf-8" if _is_utf8(encoding) else encoding
+        try:
+            decoder = codecs.getincrementaldecoder(codec)("strict")
+        except LookupError:
+            raise DataError(path, f"unknown text encoding {encoding!r}") from None
+        check_surrogates = codec != "utf-8"  # only escape codecs can produce lone surrogates
+        fed = 0  # bytes given to the decoder so far
+        newlines = 0  # '\n' decoded so far, for the line of an error
+        start: bytes = b""
+        with self._open() as stream:
+            while True:
+                try:
+                    raw = stream.read(self.CHUNK_BYTES)
+                except OSError as err:
+                    raise DataError(path, f"cannot read the file ({err.strerror or err})") from None
+                if fed == 0:
+                    start = raw[:8]
+                    refuse_compressed(path, start)
+                    if codec == "utf-8" and raw.startswith(codecs.BOM_UTF8):
+                        raw, fed = raw[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
+                pending = decoder.getstate()[0]
+                try:
+                    text = decoder.decode(raw, final=not raw)
+                except UnicodeDecodeError as err:
+                    self._decode_error(err, pending + raw, fed - len(pending), newlines, codec, start)
+                fed += len(raw)
+                if check_surrogates:
+                    try:
+                        text.encode("utf-8")
+                    except UnicodeEncodeError as err:
+                        line = newlines + text.count("\n", 0, err.start) + 1
+                        raise DataError(path, f"decodes to an unpaired surrogate {text[err.start]!r}", line=line) from None
+                newlines += text.count("\n")
+                if text:
+                    yield text
+                if not raw:
+                    return
+
+    def _decode_error(self, err: UnicodeDecodeError, data: bytes, base: int, newlines: int, codec: str, start: bytes):
+        offset = base + err.start
+        line = newlines + data[: err.start].decode(codec, errors="replace").count("\n") + 1
+        byte = f"byte 0x{data[err.start]:02x}" if err.start < len(data) else "the end of the file"
         hint = "set data.encoding (for example latin-1) if the file uses another encoding"
-        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             hint = "the file starts with a UTF-16 byte-order mark: set data.encoding=utf-16"
-        raise DataError(path, f"cannot decode {byte} at byte offset {offset} as {encoding}; {hint}", line=line) from None
-    except LookupError:
-        raise DataError(path, f"unknown text encoding {encoding!r}") from None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as err:  # only escape codecs can produce lone surrogates
-        raise DataError(path, f"decodes to an unpaired surrogate {text[err.start]!r}", line=text.count("\n", 0, err.start) + 1) from None
-    return text
+        raise DataError(self.path, f"cannot decode {byte} at byte offset {offset} as {self.encoding}; {hint}", line=line) from None
 
 
-def read_examples(
+def read_examples(path: str | Path, **options) -> list[Example]:
+    """All rows of ``iter_examples``, as a list (small files; training streams them)."""
+    return list(iter_examples(path, **options))
+
+
+def iter_examples(
     path: str | Path,
     *,
     format: str | None = None,
@@ -116,13 +178,14 @@ def read_examples(
     max_chars: int | None = None,
     report: ReadReport | None = None,
     label_parser=None,
-) -> list[Example]:
-    """Read labelled (or, with ``label_field=None``, unlabelled) rows.
+) -> Iterator[Example]:
+    """Labelled (or, with ``label_field=None``, unlabelled) rows, one at a time, as the file is read.
 
     ``text_field`` / ``label_field`` are column names (files with a header, JSONL keys) or
     0-based column indices (files without a header). Texts longer than ``max_chars`` are cut.
     ``label_parser`` (multi-label data, ``bilstm_clf.data.label_sets.LabelSetParser``) reads the
     label field as a set of labels: ``Example.label`` is then a tuple of names.
+    A file that yields no usable row raises ``DataError`` once it is exhausted.
     """
     if format is not None and str(format).lower() not in FORMATS:
         raise DataError(path, f"unknown format {str(format).lower()!r}; expected one of {', '.join(FORMATS)}")
@@ -133,12 +196,10 @@ def read_examples(
         raise DataError(path, f"max_chars={max_chars!r}; expected a positive integer or null")
     report = report if report is not None else ReadReport(str(path))
     report.max_chars = max_chars
-    text = read_text_file(path, encoding)
-    if not text.strip():
-        raise DataError(path, "empty file")
+    lines = TextLines(path, encoding)
     extra = {"label_parser": label_parser} if label_parser is not None else {}
-    rows = reader.read_rows(path, text, reader.name, text_field, label_field, has_header, **extra)
-    examples: list[Example] = []
+    rows = reader.read_rows(path, lines, reader.name, text_field, label_field, has_header, **extra)
+    kept = 0
     for line, sentence, label, problem in rows:
         if problem is None:
             problem = _row_problem(sentence, label)
@@ -150,14 +211,16 @@ def read_examples(
         if max_chars is not None and len(sentence) > max_chars:
             sentence = sentence[:max_chars]
             report.truncated += 1
-        examples.append(Example(sentence, label, line))
-    report.kept = len(examples)
-    if not examples:
-        if report.skipped:
+        kept += 1
+        report.kept += 1
+        yield Example(sentence, label, line)
+    if not kept:
+        if not lines.has_content:
+            raise DataError(path, "empty file")
+        if report.skipped_count:
             line, why = report.skipped[0]
-            raise DataError(path, f"no usable rows: all {len(report.skipped)} rows were skipped (first at line {line}: {why})")
+            raise DataError(path, f"no usable rows: all {report.skipped_count} rows were skipped (first at line {line}: {why})")
         raise DataError(path, "no data rows" + (" after the header" if has_header and reader.name != "jsonl" else ""))
-    return examples
 
 
 def _row_problem(sentence: str, label: str | None) -> str | None:

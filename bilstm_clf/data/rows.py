@@ -1,4 +1,5 @@
-"""Labelled rows of a decoded training file: ``(line, text, label, problem)`` per row.
+"""Labelled rows of a training file's decoded lines (``readers.TextLines``, each ending at
+``'\n'``): ``(line, text, label, problem)`` per row, as they are read.
 
 A bad row is yielded with its problem (``read_examples`` turns it into ``file:line: problem``, or
 skips it); a bad file raises ``DataError``. Which parser reads which file: ``bilstm_clf.data.formats``.
@@ -7,8 +8,8 @@ skips it); a bad file raises ``DataError``. Which parser reads which file: ``bil
 from __future__ import annotations
 
 import csv
-import io
 import json
+from collections.abc import Iterable
 
 from bilstm_clf.common.errors import DataError
 from bilstm_clf.data.labels import canonical_label
@@ -20,7 +21,7 @@ csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 Row = tuple[int, str, "str | None", "str | None"]  # line, text, label, problem
 
 
-def delimited_rows(path, text: str, fmt: str, text_field, label_field, has_header: bool, label_parser=None):
+def delimited_rows(path, lines: Iterable[str], fmt: str, text_field, label_field, has_header: bool, label_parser=None):
     # TSV follows the GLUE convention (no quoting: a '"' is an ordinary character); CSV is RFC 4180,
     # strictly: a stray quote or an unclosed quoted field is a bad row, not a silently merged one.
     # Lines end at '\n' only (a '\r\n' pair included): a lone '\r' in an unquoted field is a bad
@@ -28,7 +29,7 @@ def delimited_rows(path, text: str, fmt: str, text_field, label_field, has_heade
     # lineterminator='\n', as pandas uses, leaves such fields unquoted).
     name, tab = fmt.upper(), fmt == "tsv"
     reader = csv.reader(
-        io.StringIO(text, newline="\n"),
+        lines,
         delimiter="\t" if tab else ",",
         quoting=csv.QUOTE_NONE if tab else csv.QUOTE_MINIMAL,
         strict=True,
@@ -109,11 +110,11 @@ def _column_index(path, header: list[str] | None, wanted: str | int, role: str, 
     return header.index(wanted)
 
 
-def jsonl_rows(path, text: str, fmt: str, text_field, label_field, has_header: bool, label_parser=None):
-    # split on '\n' only: str.splitlines would also split on U+2028 and friends, which JSON strings
-    # may hold unescaped, and would shift every line number after them.
-    for line, raw in enumerate(text.split("\n"), start=1):
-        raw = raw.rstrip("\r")
+def jsonl_rows(path, lines: Iterable[str], fmt: str, text_field, label_field, has_header: bool, label_parser=None):
+    # lines end at '\n' only: splitting on U+2028 and friends, which JSON strings may hold
+    # unescaped, would shift every line number after them.
+    for line, raw in enumerate(lines, start=1):
+        raw = (raw[:-1] if raw.endswith("\n") else raw).rstrip("\r")
         if not raw.strip():
             continue
         try:

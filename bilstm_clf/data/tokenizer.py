@@ -11,10 +11,11 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from tokenizers import Regex, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers.models import WordLevel
-from tokenizers.trainers import WordLevelTrainer
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -22,7 +23,7 @@ SPECIALS = (PAD, UNK)  # ids 0 and 1, always
 STYLES = ("basic_english", "whitespace")
 
 # torchtext's basic_english rules: split off punctuation, drop '"', ';' and ':', collapse spaces.
-_BASIC_ENGLISH = [
+BASIC_ENGLISH_RULES = (
     ("'", " '  "),
     ('"', ""),
     (".", " . "),
@@ -34,7 +35,7 @@ _BASIC_ENGLISH = [
     ("?", " ? "),
     (";", " "),
     (":", " "),
-]
+)
 
 
 def _normalizer(lowercase: bool, style: str):
@@ -42,7 +43,7 @@ def _normalizer(lowercase: bool, style: str):
     if lowercase:
         steps.append(normalizers.Lowercase())
     if style == "basic_english":
-        steps += [normalizers.Replace(src, dst) for src, dst in _BASIC_ENGLISH]
+        steps += [normalizers.Replace(src, dst) for src, dst in BASIC_ENGLISH_RULES]
         steps.append(normalizers.Replace(Regex(r"\s+"), " "))
     elif style != "whitespace":
         raise ValueError(f"unknown tokenizer style {style!r}; expected one of {', '.join(STYLES)}")
@@ -69,22 +70,39 @@ class Tokenizer:
         min_freq: int = 1,
         max_size: int | None = None,
         max_length: int | None = None,
+        chunk_size: int = 20_000,
     ) -> Tokenizer:
-        """Fit the vocabulary on ``texts`` (the training split only).
+        """Fit the vocabulary on ``texts`` (the training split only), streaming them in chunks.
 
         ``max_size`` counts words without the specials; ties in frequency are broken
-        alphabetically, so the same data always gives the same ids.
+        alphabetically, so the same data always gives the same ids. A text's literal ``<pad>`` or
+        ``<unk>`` is the special's id, never a second vocabulary entry.
         """
-        tokenizer = HFTokenizer(WordLevel(unk_token=UNK))
+        from bilstm_clf.data.word_ids import WordIndex, ranked_vocabulary  # it builds on this module
+
+        index = WordIndex(lowercase=lowercase, style=style)
+        counts = np.zeros(0, np.int64)
+        chunk: list[str] = []
+        for text in [*texts, None]:
+            if text is not None:
+                chunk.append(text)
+            if chunk and (text is None or len(chunk) == chunk_size):
+                ids, _ = index.encode(chunk)
+                counts = _add_counts(counts, ids, len(index.ids))
+                chunk = []
+        vocabulary = ranked_vocabulary(index.words(), counts, min_freq=min_freq, max_size=max_size)
+        return cls.from_vocabulary(vocabulary, lowercase=lowercase, style=style, max_length=max_length)
+
+    @classmethod
+    def from_vocabulary(
+        cls, words: Sequence[str], *, lowercase: bool = True, style: str = "basic_english", max_length: int | None = None
+    ) -> Tokenizer:
+        """The tokenizer whose id ``i`` is ``words[i]`` (``words`` starts with ``<pad>``, ``<unk>``)."""
+        if len(set(words)) != len(words):
+            raise ValueError("vocabulary words must be unique")
+        tokenizer = HFTokenizer(WordLevel({word: i for i, word in enumerate(words)}, unk_token=UNK))
         tokenizer.normalizer = _normalizer(lowercase, style)
         tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        trainer = WordLevelTrainer(
-            vocab_size=(max_size + len(SPECIALS)) if max_size else 2**31 - 1,
-            min_frequency=max(1, min_freq),
-            special_tokens=list(SPECIALS),
-            show_progress=False,
-        )
-        tokenizer.train_from_iterator(texts, trainer=trainer)
         if max_length:
             tokenizer.enable_truncation(max_length)
         return cls(tokenizer)
@@ -137,6 +155,13 @@ class Tokenizer:
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def _add_counts(counts: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
+    grown = np.zeros(size, np.int64)
+    grown[: len(counts)] = counts
+    grown += np.bincount(ids, minlength=size)
+    return grown
 
 
 def save_labels(labels: Sequence[str], path: str | Path) -> None:

@@ -233,10 +233,8 @@ class TensorBoardReports(pl.Callback):
 
     @staticmethod
     def _texts(trainer, split, index) -> list[str] | None:
-        examples = getattr(trainer.datamodule, "examples", {}).get(split) if trainer.datamodule is not None else None
-        if examples is None:
-            return None
-        return [examples[i].text for i in index]
+        split_texts = getattr(trainer.datamodule, "split_texts", None) if trainer.datamodule is not None else None
+        return None if split_texts is None else split_texts(split, index)
 
     def _log_embeddings(self, writer, trainer, pl_module) -> None:
         tokenizer = getattr(trainer.datamodule, "tokenizer", None) if trainer.datamodule is not None else None

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bilstm_clf.data.datamodule import TextClassificationDataModule
-from bilstm_clf.data.readers import ReadReport, read_examples, read_text_file
+from bilstm_clf.data.readers import ReadReport, TextLines, read_examples
 from bilstm_clf.common.errors import ConfigError, DataError
 from tests.bad_input_cases import CASES, CONFIG_CASES, CORPUS, DIRECTORY, Case
 from tests.conftest import ROOT
@@ -69,7 +69,7 @@ def test_label_problems_across_splits(corpus, case):
         dm = _datamodule(corpus, case, "skip")
         dm.setup("fit")
         kept, lines = case.skip
-        assert len(dm.examples["val"]) == kept == dm.reports["val"].kept
+        assert len(dm.datasets["val"]) == kept == dm.reports["val"].kept
         assert [line for line, _ in dm.reports["val"].skipped] == lines
         assert dm.skipped_rows() == {"train": 0, "val": 1}
         assert any("1 skipped (line 3: label 'neutral' does not occur" in line for line in dm.data_report())
@@ -122,12 +122,12 @@ def test_unreadable_file_is_a_data_error(tmp_path, monkeypatch):
     path = tmp_path / "secret.tsv"
     path.write_text("sentence\tlabel\nx\t1\n")
 
-    def denied(self):
+    def denied(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
     with pytest.raises(DataError, match=r"secret\.tsv: permission denied$"):
-        read_text_file(path)
+        list(TextLines(path))
 
 
 def test_datamodule_names_the_config_key_for_missing_paths(corpus):

@@ -1,5 +1,5 @@
 """One label policy for every format (bilstm_clf/data/labels.py), and the row checks that need the
-tokenizer (bilstm_clf/data/split_checks.py)."""
+tokenizer (bilstm_clf/data/prepared.py)."""
 
 from __future__ import annotations
 
@@ -57,12 +57,12 @@ def test_tokenless_texts_are_bad_rows(tmp_path):
         _module(tmp_path, rows).setup("fit")
     dm = _module(tmp_path, rows, on_bad_row="skip")
     dm.setup("fit")
-    assert len(dm.examples["train"]) == 4 and dm.skipped_rows() == {"train": 2, "val": 2}
+    assert len(dm.datasets["train"]) == 4 and dm.skipped_rows() == {"train": 2, "val": 2}
     assert any("no tokens" in line for line in dm.data_report())
     # under whitespace splitting the same text has a token: not a bad row there
     dm = _module(tmp_path, rows, tokenizer_style="whitespace")
     dm.setup("fit")
-    assert len(dm.examples["train"]) == 6
+    assert len(dm.datasets["train"]) == 6
 
 
 def test_a_validation_carve_must_leave_training_rows(tmp_path):

@@ -2,7 +2,12 @@ import json
 
 import pytest
 
-from bilstm_clf.data.readers import ReadReport, label_order, read_examples
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bilstm_clf.data.readers import ReadReport, TextLines, label_order, read_examples
 from bilstm_clf.common.errors import DataError
 from tests.conftest import write
 
@@ -84,3 +89,33 @@ def test_max_chars_truncates(tmp_path):
 def test_label_order_is_numeric_when_possible_and_stable():
     assert label_order(["10", "2", "1", "2"]) == ["1", "2", "10"]
     assert label_order(["NUM", "ABBR", "LOC"]) == ["ABBR", "LOC", "NUM"]
+
+
+@given(st.lists(st.text(alphabet="ab\né€😀\r", max_size=12), min_size=1, max_size=12), st.integers(0, 200), st.sampled_from([b"\xff", b"\xe2\x82", b"\xc3"]),
+       st.integers(1, 9))
+@settings(max_examples=120, deadline=None)
+def test_streamed_decoding_names_the_line_and_offset_of_a_whole_file_decode(tmp_path_factory, lines, where, bad, chunk_bytes):
+    # the file is decoded in chunks of chunk_bytes: errors must not depend on where chunks end
+    good = "\n".join(lines).encode("utf-8")
+    cut = min(where, len(good))
+    while cut and (good[cut] & 0xC0) == 0x80 if cut < len(good) else False:
+        cut -= 1  # insert between characters, never inside one
+    raw = good[:cut] + bad + good[cut:]
+    path = tmp_path_factory.mktemp("stream") / "x.tsv"
+    path.write_bytes(raw)
+    try:
+        raw.decode("utf-8")
+        expected = None
+    except UnicodeDecodeError as err:
+        expected = (raw[: err.start].decode("utf-8", "replace").count("\n") + 1, err.start)
+    stream = TextLines(path)
+    stream.CHUNK_BYTES = chunk_bytes
+    try:
+        text = "".join(stream)
+        got = None
+    except DataError as err:
+        found = re.search(r"x\.tsv:(\d+): cannot decode .* at byte offset (\d+) as", str(err))
+        got = (int(found[1]), int(found[2]))
+    assert got == expected
+    if got is None:
+        assert text == raw.decode("utf-8")

@@ -37,10 +37,15 @@ def test_ddp_on_two_cpu_processes_shards_batches_and_reduces_metrics(tiny_datase
         ["-m", "bilstm_clf.train", "embeddings=none", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=2",
          "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
          "data.test_file=test.tsv", "data.text_field=sentence", "data.batch_size=4", f"hydra.run.dir={run_dir}",
+         f"data.cache_dir={tmp_path / 'cache'}",
          "+callbacks.record._target_=tests.helpers.RecordBatches", f"+callbacks.record.directory={record}", *TINY],
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # rank 0 prepared the data once; rank 1 memory-mapped that build and read no text
+    output = result.stdout + result.stderr
+    assert output.count("prepared data cached in") == 1 and output.count("prepared data from the cache") == 1, output[-3000:]
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 1
     ranks = [json.loads((record / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [(r["rank"], r["world_size"]) for r in ranks] == [(0, 2), (1, 2)]
 

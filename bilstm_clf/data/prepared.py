@@ -1,0 +1,439 @@
+"""Encoded splits as flat arrays, built from the data files in one streaming pass.
+
+Pass 1 reads each file row by row (``readers.iter_examples``) and turns texts into provisional
+word ids (``word_ids.WordIndex``), appended to a file on disk: memory holds the vocabulary and a
+few numbers per row, never the corpus. Once every file is read, the validation rows are carved
+(when there is no dev file), the vocabulary is counted on the training rows, labels and texts
+without tokens are checked exactly as before, and each split is written as ``.npy`` arrays:
+
+- ``tokens`` int32, every row's ids end to end, and ``offsets`` int64 (row i is
+  ``tokens[offsets[i]:offsets[i+1]]``); ``labels`` int64 (multi-label: uint8 multi-hot [N, L]);
+- for dev and test, ``texts`` (UTF-8 bytes) and ``text_offsets``, for the misclassified-examples
+  panel.
+
+``bilstm_clf.data.cache`` keys and publishes the directory; the arrays are memory-mapped back.
+No torch here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bilstm_clf.common.errors import DataError
+from bilstm_clf.data.label_sets import label_vocabulary
+from bilstm_clf.data.readers import SKIP_HINT, ReadReport, iter_examples, label_order
+from bilstm_clf.data.tokenizer import Tokenizer
+from bilstm_clf.data.word_ids import WordIndex, ranked_vocabulary
+
+FORMAT_VERSION = 1  # of the files below; part of the cache key
+SPLITS = ("train", "val", "test")
+CHUNK_ROWS = 20_000  # rows tokenised at once
+BLOCK_TOKENS = 1 << 22  # tokens read back at once while writing the splits (16 MB of int32)
+
+
+@dataclass
+class SplitArrays:
+    """One split: ``tokens``/``offsets`` (ids), ``labels`` and, for dev and test, the texts."""
+
+    tokens: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+    text_bytes: np.ndarray | None = None
+    text_offsets: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def texts(self, index) -> list[str] | None:
+        if self.text_bytes is None:
+            return None
+        o = self.text_offsets
+        return [bytes(self.text_bytes[o[i] : o[i + 1]]).decode("utf-8") for i in index]
+
+
+@dataclass
+class PreparedData:
+    splits: dict[str, SplitArrays]
+    tokenizer: Tokenizer
+    file_labels: list[str]
+    token_counts: np.ndarray  # how often each vocabulary id occurs in the training split
+    reports: dict[str, ReadReport]
+
+
+@dataclass
+class PrepareOptions:
+    """What decides the arrays (all of it goes into the cache key)."""
+
+    files: dict[str, Path | None]
+    read_options: dict
+    tokenizer_options: dict
+    multi_label: bool
+    val_fraction: float
+    split_seed: int
+
+    def key_fields(self) -> dict:
+        read = {k: v for k, v in self.read_options.items() if k != "label_parser"}
+        parser = self.read_options.get("label_parser")
+        if parser is not None:
+            read["label_parser"] = {"separator": parser.separator, "allow_empty": parser.allow_empty}
+        carve = {"val_fraction": self.val_fraction, "split_seed": self.split_seed} if self.files["val"] is None else None
+        return {"read": read, "tokenizer": self.tokenizer_options, "multi_label": self.multi_label, "carve": carve}
+
+
+# --- pass 1: read every file once ---------------------------------------------------------
+@dataclass
+class _FileRows:
+    """One file's rows after pass 1: provisional ids on disk, a few numbers per row in memory."""
+
+    path: Path
+    report: ReadReport
+    token_path: Path
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    label_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # flat, provisional
+    label_counts: np.ndarray | None = None  # labels per row (multi-label data); None: one each
+    text_path: Path | None = None
+    text_lengths: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def single_label(self) -> bool:
+        return self.label_counts is None
+
+
+def _read_file(path: Path, work: Path, name: str, options: PrepareOptions, index: WordIndex, labels: defaultdict, keep_texts: bool) -> _FileRows:
+    report = ReadReport(str(path))
+    rows = _FileRows(path, report, work / f"{name}.ids")
+    lengths, lines, label_ids, label_counts, text_lengths = [], [], [], [], []
+    text_file = None
+    if keep_texts:
+        rows.text_path = work / f"{name}.texts"
+        text_file = rows.text_path.open("wb")
+    with rows.token_path.open("wb") as token_file:
+        for chunk in _chunks(iter_examples(path, report=report, **options.read_options), CHUNK_ROWS):
+            ids, chunk_lengths = index.encode([ex.text for ex in chunk])
+            token_file.write(ids.tobytes())
+            lengths.append(chunk_lengths)
+            lines.append(np.fromiter((ex.line for ex in chunk), np.int64, len(chunk)))
+            if options.multi_label:
+                label_ids.append(np.fromiter((labels[n] for ex in chunk for n in ex.label), np.int64))
+                label_counts.append(np.fromiter((len(ex.label) for ex in chunk), np.int64, len(chunk)))
+            else:
+                label_ids.append(np.fromiter(map(labels.__getitem__, (ex.label for ex in chunk)), np.int64, len(chunk)))
+            if text_file is not None:
+                encoded = [ex.text.encode("utf-8") for ex in chunk]
+                text_file.write(b"".join(encoded))
+                text_lengths.append(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+    if text_file is not None:
+        text_file.close()
+        rows.text_lengths = _concat(text_lengths)
+    rows.lengths, rows.lines, rows.label_ids = _concat(lengths), _concat(lines), _concat(label_ids)
+    rows.label_counts = _concat(label_counts) if options.multi_label else None
+    return rows
+
+
+def _chunks(items, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+# --- the build ----------------------------------------------------------------------------
+@dataclass
+class _Split:
+    """A split as rows of one file: ``rows`` (sorted indices) of ``source``."""
+
+    source: _FileRows
+    report_key: str  # whose ReadReport counts its skips (carved dev rows are train-file rows)
+    rows: np.ndarray
+
+
+def build(options: PrepareOptions, out: Path) -> None:
+    """Read the files, check them as the datamodule always has, and write the arrays into ``out``."""
+    work = out / "work"
+    work.mkdir(parents=True)
+    index = WordIndex(lowercase=options.tokenizer_options["lowercase"], style=options.tokenizer_options["style"])
+    label_index: defaultdict = defaultdict()
+    label_index.default_factory = label_index.__len__
+    files = {}
+    for split in SPLITS:  # train, then dev, then test: errors come in the order the files are read
+        path = options.files[split]
+        if path is not None:
+            carve_texts = split == "train" and options.files["val"] is None
+            files[split] = _read_file(path, work, split, options, index, label_index, keep_texts=split != "train" or carve_texts)
+    splits = {"train": _Split(files["train"], "train", np.arange(len(files["train"])))}
+    if "val" in files:
+        splits["val"] = _Split(files["val"], "val", np.arange(len(files["val"])))
+    else:
+        splits["train"].rows, val_rows = _carve(files["train"], options)
+        splits["val"] = _Split(files["train"], "train", val_rows)
+    if "test" in files:
+        splits["test"] = _Split(files["test"], "test", np.arange(len(files["test"])))
+    reports = {split: rows.report for split, rows in files.items()}
+
+    label_names = [None] * len(label_index)
+    for name, i in label_index.items():
+        label_names[i] = name
+    file_labels = _file_labels(splits["train"], label_names, options)
+    label_map = np.full(len(label_names), -1, np.int64)
+    for i, name in enumerate(file_labels):
+        label_map[label_index[name]] = i
+    for split in ("val", "test"):
+        if split in splits:
+            _drop_unknown_labels(splits[split], reports, label_map, label_names, file_labels, options)
+
+    counts = _train_word_counts(splits["train"], len(index.ids))
+    vocabulary = ranked_vocabulary(index.words(), counts, min_freq=options.tokenizer_options["min_freq"],
+                                   max_size=options.tokenizer_options["max_size"])
+    tokenizer = Tokenizer.from_vocabulary(vocabulary, lowercase=options.tokenizer_options["lowercase"],
+                                          style=options.tokenizer_options["style"], max_length=options.tokenizer_options["max_length"])
+    for split, part in splits.items():  # a text the tokenizer reduces to nothing teaches nothing
+        _drop_tokenless(split, part, reports, options)
+    if tokenizer.vocab_size <= 2:
+        _refuse_empty_vocabulary(options)
+
+    final_ids = index.final_ids(vocabulary)
+    max_length = options.tokenizer_options["max_length"]
+    manifest = {"format_version": FORMAT_VERSION, "file_labels": file_labels, "splits": {}, "reports": {}}
+    for split, part in splits.items():
+        manifest["splits"][split] = _write_split(out, split, part, final_ids, max_length, label_map, len(file_labels), options.multi_label,
+                                                 token_counts_size=len(vocabulary) if split == "train" else None)
+    tokenizer.save(out / "tokenizer.json")
+    manifest["reports"] = {k: _report_json(r) for k, r in reports.items()}
+    shutil.rmtree(work)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")  # last: it marks the build whole
+
+
+def _carve(train: _FileRows, options: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
+    """No dev file (TREC): hold out ``val_fraction`` of train, the same rows for a given split_seed."""
+    n = len(train)
+    order = np.random.default_rng(options.split_seed).permutation(n)
+    n_val = max(1, int(round(n * options.val_fraction)))
+    if n_val >= n:
+        from bilstm_clf.common.errors import ConfigError
+
+        raise ConfigError("data.val_fraction", options.val_fraction, f"holds out {n_val} of the {n} rows of {train.path}, "
+                          "leaving none to train on; use a smaller fraction or set data.val_file")
+    is_val = np.zeros(n, bool)
+    is_val[order[:n_val]] = True
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _row_labels(part: _Split) -> tuple[np.ndarray, np.ndarray]:
+    """(flat provisional label ids of the split's rows, labels per row)."""
+    source = part.source
+    if source.single_label:
+        return source.label_ids[part.rows], np.ones(len(part.rows), np.int64)
+    starts = np.concatenate([[0], np.cumsum(source.label_counts)])
+    counts = source.label_counts[part.rows]
+    take = np.repeat(starts[part.rows], counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    return source.label_ids[take], counts
+
+
+def _file_labels(train: _Split, label_names: list, options: PrepareOptions) -> list[str]:
+    ids, _ = _row_labels(train)
+    present = [label_names[i] for i in np.unique(ids)]
+    file_labels = label_vocabulary([present]) if options.multi_label else label_order(present)
+    path = options.files["train"]
+    if options.multi_label and not file_labels:
+        raise DataError(path, "no row of the training split carries a label")
+    if len(file_labels) < 2 and not options.multi_label:
+        raise DataError(path, f"the training split has a single class ({file_labels[0]!r}); need at least 2")
+    return file_labels
+
+
+def _drop_unknown_labels(part: _Split, reports, label_map, label_names, file_labels, options: PrepareOptions) -> None:
+    """A label the training split lacks cannot be learnt or scored: an error, or a counted skip."""
+    ids, counts = _row_labels(part)
+    unknown = label_map[ids] < 0
+    row_of = np.repeat(np.arange(len(part.rows)), counts)
+    bad_rows = np.unique(row_of[unknown])
+    if not bad_rows.size:
+        return
+    report, path = reports[part.report_key], part.source.path
+    first_unknown = {}
+    for flat in np.flatnonzero(unknown):  # the first unknown label of each bad row (a set's, in order)
+        first_unknown.setdefault(int(row_of[flat]), label_names[ids[flat]])
+    for row in bad_rows.tolist():
+        problem = f"label {first_unknown[row]!r} does not occur in the training split (labels: {', '.join(file_labels)})"
+        line = int(part.source.lines[part.rows[row]])
+        if options.read_options["on_bad_row"] == "error":
+            raise DataError(path, problem + SKIP_HINT, line=line)
+        report.skip(line, problem)
+    if len(bad_rows) == len(part.rows):
+        raise DataError(path, "no usable rows: none of its labels occurs in the training split")
+    report.kept -= len(bad_rows)
+    keep = np.ones(len(part.rows), bool)
+    keep[bad_rows] = False
+    part.rows = part.rows[keep]
+
+
+def _drop_tokenless(split: str, part: _Split, reports, options: PrepareOptions) -> None:
+    empty = part.source.lengths[part.rows] == 0
+    if not empty.any():
+        return
+    style = options.tokenizer_options["style"]
+    problem = f"no tokens: the tokenizer (data.tokenizer_style={style}) drops every character of this text"
+    lines = part.source.lines[part.rows[empty]]
+    path, report = part.source.path, reports[part.report_key]
+    if options.read_options["on_bad_row"] == "error":
+        raise DataError(path, problem + SKIP_HINT, line=int(lines[0]))
+    for line in lines.tolist():
+        report.skip(line, problem)
+    report.kept -= int(empty.sum())
+    if empty.all():
+        raise DataError(path, f"no usable rows: no text of the {split} split has a token under data.tokenizer_style={style}")
+    part.rows = part.rows[~empty]
+
+
+def _refuse_empty_vocabulary(options: PrepareOptions) -> None:
+    """A vocabulary of only ``<pad>`` and ``<unk>`` makes every text the same input: refused."""
+    from bilstm_clf.common.errors import ConfigError
+
+    min_freq = options.tokenizer_options["min_freq"]
+    if min_freq > 1:
+        raise ConfigError("data.min_freq", min_freq, "no word of the training split occurs that often; "
+                          "the vocabulary would hold only <pad> and <unk>")
+    raise DataError(options.files["train"], "the vocabulary is empty: no text of the training split has a token")
+
+
+def _blocks(part: _Split) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(rows, their lengths, their provisional ids end to end) in blocks, reading the ids file once in order."""
+    source = part.source
+    starts = np.concatenate([[0], np.cumsum(source.lengths)])
+    with source.token_path.open("rb") as ids_file:
+        first = 0
+        while first < len(source):
+            last = int(np.searchsorted(starts, starts[first] + BLOCK_TOKENS, side="right")) - 1
+            last = min(max(last, first + 1), len(source))
+            block = np.fromfile(ids_file, np.int32, int(starts[last] - starts[first]))
+            lo, hi = np.searchsorted(part.rows, [first, last])
+            rows = part.rows[lo:hi]
+            lengths = source.lengths[rows]
+            local = starts[rows] - starts[first]
+            take = np.repeat(local, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+            yield rows, lengths, block[take]
+            first = last
+
+
+def _train_word_counts(train: _Split, size: int) -> np.ndarray:
+    counts = np.zeros(size, np.int64)
+    for _, _, ids in _blocks(train):
+        counts += np.bincount(ids, minlength=size)
+    return counts
+
+
+def _write_split(out: Path, split: str, part: _Split, final_ids, max_length, label_map, n_labels: int, multi_label: bool,
+                 token_counts_size: int | None) -> dict:
+    lengths = part.source.lengths[part.rows]
+    kept_lengths = np.minimum(lengths, max_length) if max_length else lengths
+    offsets = np.concatenate([[0], np.cumsum(kept_lengths)]).astype(np.int64)
+    np.save(out / f"{split}.offsets.npy", offsets)
+    token_counts = np.zeros(token_counts_size or 0, np.int64)
+    with _npy_writer(out / f"{split}.tokens.npy", np.int32, (int(offsets[-1]),)) as tokens_file:
+        for _, block_lengths, ids in _blocks(part):
+            if max_length:
+                position = np.arange(len(ids)) - np.repeat(np.cumsum(block_lengths) - block_lengths, block_lengths)
+                ids = ids[position < max_length]
+            ids = final_ids[ids]
+            if token_counts_size:
+                token_counts += np.bincount(ids, minlength=token_counts_size)
+            tokens_file.write(ids.astype(np.int32).tobytes())
+    if token_counts_size:
+        np.save(out / "train.token_counts.npy", token_counts)
+    label_ids, counts = _row_labels(part)
+    if multi_label:
+        targets = np.zeros((len(part.rows), n_labels), np.uint8)
+        targets[np.repeat(np.arange(len(part.rows)), counts), label_map[label_ids]] = 1
+        np.save(out / f"{split}.labels.npy", targets)
+    else:
+        np.save(out / f"{split}.labels.npy", label_map[label_ids])
+    has_texts = part.source.text_path is not None and split != "train"
+    if has_texts:
+        _write_texts(out, split, part)
+    return {"rows": len(part.rows), "tokens": int(offsets[-1]), "texts": has_texts}
+
+
+def _write_texts(out: Path, split: str, part: _Split) -> None:
+    source = part.source
+    starts = np.concatenate([[0], np.cumsum(source.text_lengths)])
+    lengths = source.text_lengths[part.rows]
+    np.save(out / f"{split}.text_offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    with source.text_path.open("rb") as texts, _npy_writer(out / f"{split}.texts.npy", np.uint8, (int(lengths.sum()),)) as target:
+        for row in part.rows.tolist():  # in file order: a forward read
+            texts.seek(int(starts[row]))
+            target.write(texts.read(int(source.text_lengths[row])))
+
+
+class _npy_writer:
+    """A ``.npy`` file of known shape, written in pieces (``np.save`` wants the whole array)."""
+
+    def __init__(self, path: Path, dtype, shape: tuple[int, ...]):
+        self.file = path.open("wb")
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self.file, header)
+
+    def __enter__(self):
+        return self.file
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def _report_json(report: ReadReport) -> dict:
+    return {"path": report.path, "kept": report.kept, "skipped": report.skipped, "skipped_count": report.skipped_count,
+            "truncated": report.truncated, "max_chars": report.max_chars}
+
+
+def _report_from_json(data: dict) -> ReadReport:
+    report = ReadReport(data["path"], kept=data["kept"], skipped=[tuple(x) for x in data["skipped"]],
+                        skipped_count=data["skipped_count"], truncated=data["truncated"], max_chars=data["max_chars"])
+    return report
+
+
+# --- reading a built directory back -------------------------------------------------------
+class IncompleteBuild(Exception):
+    """The directory is not a whole build of this format (half-written, truncated, another version)."""
+
+
+def load(directory: Path, *, mmap: bool = True) -> PreparedData:
+    """The arrays of a build, memory-mapped (``mmap``) or read into memory; ``IncompleteBuild`` when
+    anything is missing, truncated or of another format version."""
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IncompleteBuild(f"format version {manifest.get('format_version')}, expected {FORMAT_VERSION}")
+        mode = "r" if mmap else None
+        splits = {}
+        for split, facts in manifest["splits"].items():
+            arrays = {name: np.load(directory / f"{split}.{name}.npy", mmap_mode=mode if name in ("tokens", "texts") else None, allow_pickle=False)
+                      for name in ("tokens", "offsets", "labels") + (("texts", "text_offsets") if facts["texts"] else ())}
+            if arrays["tokens"].shape != (facts["tokens"],) or arrays["offsets"].shape != (facts["rows"] + 1,) or len(arrays["labels"]) != facts["rows"]:
+                raise IncompleteBuild(f"{split} arrays do not have the recorded sizes")
+            splits[split] = SplitArrays(arrays["tokens"], arrays["offsets"], arrays["labels"], arrays.get("texts"), arrays.get("text_offsets"))
+        tokenizer = Tokenizer.load(directory / "tokenizer.json")
+        token_counts = np.load(directory / "train.token_counts.npy", allow_pickle=False)
+        reports = {k: _report_from_json(v) for k, v in manifest["reports"].items()}
+        return PreparedData(splits, tokenizer, list(manifest["file_labels"]), token_counts, reports)
+    except IncompleteBuild:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as err:  # a missing or cut file
+        raise IncompleteBuild(f"{type(err).__name__}: {err}") from None
