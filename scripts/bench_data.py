@@ -148,13 +148,19 @@ def child_hf_datasets(data_dir: Path, cache_dir: Path) -> dict:
     start = time.perf_counter()
     table = datasets.load_dataset("csv", data_files=str(data_dir / "train.tsv"), delimiter="\t", quoting=3, cache_dir=str(cache_dir), split="train")
     split = table.train_test_split(test_size=0.1, seed=1234)
-    index, counts = WordIndex(), np.zeros(0, np.int64)
-    for batch in split["train"].iter(batch_size=20_000):
-        ids, _ = index.encode(batch["sentence"])
-        grown = np.zeros(len(index.ids), np.int64)
-        grown[: len(counts)] = counts
-        counts = grown + np.bincount(ids, minlength=len(index.ids))
-    vocabulary = {w: i for i, w in enumerate(ranked_vocabulary(index.words(), counts, max_size=50_000))}
+    saved = cache_dir / "vocabulary.json"  # datasets caches map's results, not a vocabulary: keep it beside
+    if saved.exists():
+        words = json.loads(saved.read_text())
+    else:
+        index, counts = WordIndex(), np.zeros(0, np.int64)
+        for batch in split["train"].iter(batch_size=20_000):
+            ids, _ = index.encode(batch["sentence"])
+            grown = np.zeros(len(index.ids), np.int64)
+            grown[: len(counts)] = counts
+            counts = grown + np.bincount(ids, minlength=len(index.ids))
+        words = ranked_vocabulary(index.words(), counts, max_size=50_000)
+        saved.write_text(json.dumps(words))
+    vocabulary = {w: i for i, w in enumerate(words)}
 
     def encode(batch, vocabulary=vocabulary, rules=BASIC_ENGLISH_RULES):
         out = []
@@ -240,8 +246,10 @@ def evaluate_in_one_process(checkpoint_path: str, data_dir: Path, cache_dir: Pat
             "val/loss": float(torch.nn.functional.cross_entropy(logits, labels))}
 
 
-def run_child(*args: str) -> dict:
+def run_child(*args: str, extra_path: str | None = None) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "true"}
+    if extra_path:  # only this child sees it (a --target install of datasets brings its own numpy)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
     out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{out.stderr[-3000:]}")
@@ -253,6 +261,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--legacy-rows", type=int, default=None, help="also time the previous path at this size")
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--hf-datasets-path", default=None, help="a directory holding datasets (pip install --target DIR datasets)")
     parser.add_argument("--ddp-rows", type=int, default=None, help="also run trainer=ddp with 2 CPU ranks at this size")
     parser.add_argument("--hf-datasets-rows", type=int, default=None, help="also time HF datasets as the engine at this size (needs datasets)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bilstm-clf-bench-data"))
@@ -272,7 +281,7 @@ def main() -> None:
         return
     if args.quick:
         args.rows, args.legacy_rows, args.steps, args.ddp_rows = [20_000], 20_000, 20, None
-        args.hf_datasets_rows = 20_000 if importlib.util.find_spec("datasets") else None
+        args.hf_datasets_rows = 20_000 if importlib.util.find_spec("datasets") or args.hf_datasets_path else None
     rows_list = sorted(set(args.rows) | {n for n in (args.legacy_rows, args.hf_datasets_rows, args.ddp_rows) if n})
     print(f"# bench_data: {' '.join(sys.argv[1:])}; {os.cpu_count()} CPUs, one thread for torch")
     table, ddp_rows = [], None
@@ -297,8 +306,8 @@ def main() -> None:
             print(json.dumps({"rows": n, "legacy": legacy}), flush=True)
         if n == args.hf_datasets_rows:
             shutil.rmtree(cache_dir, ignore_errors=True)
-            first = run_child("datasets", str(data_dir), str(cache_dir))
-            cached = run_child("datasets", str(data_dir), str(cache_dir))
+            first = run_child("datasets", str(data_dir), str(cache_dir), extra_path=args.hf_datasets_path)
+            cached = run_child("datasets", str(data_dir), str(cache_dir), extra_path=args.hf_datasets_path)
             table.append((n, size_mb, "HF datasets (Arrow, map num_proc=2)", first, cached))
             print(json.dumps({"rows": n, "hf_datasets": first, "cached": cached}), flush=True)
         if n == args.ddp_rows:

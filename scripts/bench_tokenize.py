@@ -7,7 +7,8 @@ training step they feed, in one run.
 
 Measures: building the vocabulary (Tokenizer.build on the corpus), encoding N sentences with
 Tokenizer.encode_batch (HF tokenizers, Rust, all cores) and, for comparison, with tokenizers'
-encode_batch_fast and with plain Python (str.split + dict lookups); building EncodedDataset; one epoch of the training DataLoader
+encode_batch_fast and with plain Python (str.split + dict lookups), and with WordIndex (what training uses),
+also under the basic_english rules; building EncodedDataset; one epoch of the training DataLoader
 (BucketBatchSampler + PadCollate) per batch; and the default model's training step on the same
 batches (E300 H256, batch 64, hand-written loop), so the last lines say what share of a step
 the data side costs.
@@ -22,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -32,6 +34,7 @@ from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadColl
 from bilstm_clf.data.download import find_benchmark_file  # noqa: E402
 from bilstm_clf.data.readers import read_examples  # noqa: E402
 from bilstm_clf.data.tokenizer import Tokenizer  # noqa: E402
+from bilstm_clf.data.word_ids import WordIndex  # noqa: E402
 from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
@@ -55,6 +58,19 @@ def python_encode(texts: list[str], vocab: dict[str, int]) -> list[list[int]]:
     """The plain-Python alternative: lower-case, split on whitespace, look words up."""
     get = vocab.get
     return [[get(word, 1) for word in text.lower().split()] or [1] for text in texts]
+
+
+def word_index_encode(texts: list[str], tokenizer: Tokenizer, style: str, chunk: int = 20_000) -> list[list[int]]:
+    """Ids as training computes them: provisional ids per chunk, then the vocabulary's."""
+    index = WordIndex(lowercase=True, style=style)
+    parts = [index.encode(texts[i : i + chunk]) for i in range(0, len(texts), chunk)]
+    final = index.final_ids(tokenizer.itos())
+    out = []
+    for ids, lengths in parts:
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        mapped = final[ids].tolist()
+        out.extend(mapped[bounds[k] : bounds[k + 1]] or [1] for k in range(len(lengths)))
+    return out
 
 
 @exit_on_user_error
@@ -98,6 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     vocab = encoder.hf.get_vocab()
     python_ids, python_s = timed(lambda: python_encode(texts, vocab))
     assert python_ids[: len(corpus)] == ids[: len(corpus)], "the Python baseline must encode identically"
+    # what training uses since the streaming cache (bilstm_clf.data.word_ids): one pass, numpy ids
+    word_ids, word_ids_s = timed(lambda: word_index_encode(texts, encoder, "whitespace"))
+    assert word_ids[: len(corpus)] == [x or [1] for x in ids[: len(corpus)]], "WordIndex must give the tokenizer's ids"
+    # and with the basic_english rules, where HF's normaliser chain runs per text
+    basic = Tokenizer.build(corpus, style="basic_english")
+    basic_fast = getattr(basic.hf, "encode_batch_fast", basic.hf.encode_batch)
+    basic_hf, basic_hf_s = timed(lambda: [e.ids for e in basic_fast(texts)])
+    basic_ids, basic_s = timed(lambda: word_index_encode(texts, basic, "basic_english"))
+    assert basic_ids[: len(corpus)] == [x or [1] for x in basic_hf[: len(corpus)]], "WordIndex must give the tokenizer's ids (basic_english)"
+    del basic_hf, basic_ids, word_ids
     labels = [0] * len(ids)
     dataset, dataset_s = timed(lambda: EncodedDataset(ids, labels))
 
@@ -140,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         *([f"| tokenizers encode_batch_fast (no offsets, Encoding objects only), {n:,} sentences | {fast_s:.2f} s | {n / fast_s:,.0f} sentences/s |"] if fast_s else []),
         f"| tokenizers encode_batch (with offsets, Encoding objects only), {n:,} sentences | {offsets_s:.2f} s | {n / offsets_s:,.0f} sentences/s |",
         f"| plain Python split + dict (whitespace style only), {n:,} sentences | {python_s:.2f} s | {n / python_s:,.0f} sentences/s |",
+        f"| WordIndex (training's path: joined ASCII chunks, numpy ids), {n:,} sentences | {word_ids_s:.2f} s | {n / word_ids_s:,.0f} sentences/s |",
+        f"| basic_english: tokenizers encode_batch_fast, {n:,} sentences | {basic_hf_s:.2f} s | {n / basic_hf_s:,.0f} sentences/s |",
+        f"| basic_english: WordIndex, {n:,} sentences | {basic_s:.2f} s | {n / basic_s:,.0f} sentences/s |",
         f"| EncodedDataset, {n:,} sentences | {dataset_s:.2f} s | {n / dataset_s:,.0f} sentences/s |",
         f"| DataLoader epoch (BucketBatchSampler + PadCollate), batch {args.batch_size} | {loader_ms:.3f} ms/batch | {args.batch_size / loader_ms * 1000:,.0f} sentences/s |",
         f"| PadCollate alone, batch {args.batch_size} | {collate_ms:.3f} ms/batch | {args.batch_size / collate_ms * 1000:,.0f} sentences/s |",

@@ -40,7 +40,17 @@ def test_bench_tokenize_quick_prints_its_table(tiny_dataset):
     result = run_cli(["scripts/bench_tokenize.py", "--quick", "--data", str(tiny_dataset / "train.tsv"), "--sentences", "3000"], cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| Tokenizer.encode_batch, 3,000 sentences |" in result.stdout
+    assert "| basic_english: WordIndex, 3,000 sentences |" in result.stdout  # and it asserted the same ids as HF
     assert "of a training step" in result.stdout
+
+
+def test_bench_data_quick_runs_each_path_and_prints_its_table(tmp_path):
+    result = run_cli(["scripts/bench_data.py", "--quick", "--work", str(tmp_path / "work")], cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 20,000 |")]
+    assert [row.split(" | ")[2] for row in rows][:2] == ["streaming + cache", "previous (whole file, HF encode)"]
+    assert "20 in" in rows[0]  # the training steps ran over the cached splits
+    assert not (tmp_path / "work" / "cache20000").exists()  # nothing left behind
 
 
 @pytest.mark.parametrize(("pooling", "num_layers", "bidirectional"), [("last", 1, True), ("mean", 2, True), ("last", 2, False)])

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 from tests.e2e.test_bad_inputs_cli import TINY, _problems
-from tests.reliability_cases import EXPORT_CASES, PREDICT_CASES, TRAIN_CASES, make_data, make_files
+from tests.reliability_cases import EXPORT_CASES, PREDICT_CASES, TRAIN_CASES, make_data
 
 
 def _base(data, run_dir) -> list[str]:

@@ -3,7 +3,6 @@ reader, the hparams table from a running TensorBoard, and the pages in headless 
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import ROOT, run_cli, write
+from tests.conftest import run_cli, write
 
 TINY = ["embeddings=none", "model.embedding_dim=8", "model.hidden_size=8", "callbacks.progress_bar.refresh_rate=0", "data.batch_size=8"]
 

@@ -1,6 +1,5 @@
 """The end-of-run summary: a TensorBoard command that works as printed, and no test split said plainly."""
 
-import sys
 from pathlib import Path
 
 from bilstm_clf.training.run_report import print_summary, tensorboard_command
