@@ -1,6 +1,6 @@
 """Sentences per second and latency per sentence (p50/p99): eager torch vs the exported ONNX bundles (exact and int8), at batch 1 and batch 256, in one run.
 
-    python scripts/bench_inference.py                       # SST-2 test, E300 H256 BiLSTM, 1 thread
+    python scripts/bench_inference.py                       # SST-2 test, E350 H128 BiLSTM (the default recipe's shape), 1 thread
     python scripts/bench_inference.py --threads 2 --checkpoint logs/runs/sst2/.../checkpoints/last.ckpt
 
 Both sides start from raw text and end with probabilities: tokenise (the same tokenizer.json),
@@ -58,6 +58,8 @@ class EagerTorch:
         self.model = BiLSTMClassifier(**{**source.model_config, "encoder": encoder_kind}).eval()
         self.model.load_state_dict(source.state_dict)
         self.tokenizer = Tokenizer.from_json(source.tokenizer_json)
+        # a calibrated checkpoint's bundle divides the logits by its temperature: so does this side
+        self.temperature = float((source.calibration or {}).get("temperature") or 1.0)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         return self.run(self.tokenizer.encode_batch(texts))
@@ -68,7 +70,7 @@ class EagerTorch:
         for i, row in enumerate(ids):
             batch[i, : len(row)] = torch.tensor(row)
         with torch.inference_mode():
-            return torch.softmax(self.model(batch, lengths), dim=-1).numpy()
+            return torch.softmax(self.model(batch, lengths) / self.temperature, dim=-1).numpy()
 
     def sliced(self, texts: list[str]) -> np.ndarray:
         """The bundle runtime's batching in torch: sort by length, run ROWS_PER_RUN rows at a time."""
@@ -103,8 +105,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="directory with SST-2 train.tsv and test.tsv")
     parser.add_argument("--checkpoint", help="benchmark this checkpoint instead of a random E/H model")
-    parser.add_argument("--embedding-dim", type=int, default=300)
-    parser.add_argument("--hidden-size", type=int, default=256)
+    # the default recipe's shape: GloVe 50d + spaCy 300d vectors (configs/embeddings/auto.yaml), H 128
+    parser.add_argument("--embedding-dim", type=int, default=350)
+    parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--pooling", default="last")
     parser.add_argument("--encoder", default="padded", help="eager torch encoder: padded (training default) or packed")
