@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from bilstm_clf.common.atomic import write_failure
-from bilstm_clf.common.errors import DataError
+from bilstm_clf.common.errors import DataError, UserError
 from bilstm_clf.common.file_checks import regular_file
 from bilstm_clf.data import prepared
 from bilstm_clf.data.prepared import IncompleteBuild, PreparedData, PrepareOptions
@@ -80,7 +80,7 @@ def prepare(options: PrepareOptions, cache_dir: str | Path | None, name: str = "
         cache_dir.mkdir(parents=True, exist_ok=True)
         lock = (cache_dir / f".{target.name}.lock").open("a")
     except OSError as err:
-        raise write_failure(cache_dir, err) from None
+        raise _cache_failure(cache_dir, err) from None
     with lock, _exclusive(lock):
         if target.exists():
             try:
@@ -95,11 +95,17 @@ def prepare(options: PrepareOptions, cache_dir: str | Path | None, name: str = "
             prepared.build(options, building / "build")
             os.replace(building / "build", target)
         except OSError as err:
-            raise write_failure(target, err) from None
+            raise _cache_failure(target, err) from None
         finally:
             shutil.rmtree(building, ignore_errors=True)
         log.info("prepared data cached in %s", target)
         return prepared.load(target)
+
+
+def _cache_failure(path: Path, err: OSError) -> UserError:
+    """The write failure's one line, with the two ways out (read-only data disks are common)."""
+    return UserError(f"{write_failure(path, err)} (the prepared-data cache: set data.cache_dir to a writable "
+                     "directory, or data.cache_dir=null to prepare the data in memory)")
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from bilstm_clf.common.errors import DataError
+from bilstm_clf.common.errors import DataError, UserError
 from bilstm_clf.data import cache, prepared
 from bilstm_clf.data.datamodule import TextClassificationDataModule
 from tests.conftest import write
@@ -135,3 +135,12 @@ def test_cache_key_names_every_option(data):
     with_dev = {**base, "files": {**base["files"], "val": data / "test.tsv"}}
     # with a dev file nothing is carved: the carve options no longer matter
     assert cache.cache_key(prepared.PrepareOptions(**with_dev)) == cache.cache_key(prepared.PrepareOptions(**{**with_dev, "split_seed": 9}))
+
+
+def test_an_unwritable_cache_directory_is_one_line_with_the_ways_out(data, tmp_path):
+    write(tmp_path / "blocker", "a file where the cache directory would go")
+    with pytest.raises(UserError) as info:
+        module(data, tmp_path / "blocker" / "cache")
+    message = str(info.value)
+    assert "\n" not in message and "blocker" in message and "cannot write" in message
+    assert "data.cache_dir=null" in message
