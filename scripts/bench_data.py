@@ -141,8 +141,7 @@ def child_hf_datasets(data_dir: Path, cache_dir: Path) -> dict:
     ``num_proc=2`` to encode (Arrow cache files). Run twice: the second run is its cache."""
     import datasets
 
-    from bilstm_clf.data.tokenizer import BASIC_ENGLISH_RULES
-    from bilstm_clf.data.word_ids import WordIndex, ranked_vocabulary
+    from bilstm_clf.data.tokenizer import BASIC_ENGLISH_RULES, Tokenizer
 
     datasets.disable_progress_bars()
     start = time.perf_counter()
@@ -151,14 +150,9 @@ def child_hf_datasets(data_dir: Path, cache_dir: Path) -> dict:
     saved = cache_dir / "vocabulary.json"  # datasets caches map's results, not a vocabulary: keep it beside
     if saved.exists():
         words = json.loads(saved.read_text())
-    else:
-        index, counts = WordIndex(), np.zeros(0, np.int64)
-        for batch in split["train"].iter(batch_size=20_000):
-            ids, _ = index.encode(batch["sentence"])
-            grown = np.zeros(len(index.ids), np.int64)
-            grown[: len(counts)] = counts
-            counts = grown + np.bincount(ids, minlength=len(index.ids))
-        words = ranked_vocabulary(index.words(), counts, max_size=50_000)
+    else:  # the same one-pass count training uses (Tokenizer.build streams through WordIndex)
+        texts = (text for batch in split["train"].iter(batch_size=20_000) for text in batch["sentence"])
+        words = Tokenizer.build(texts, max_size=50_000).itos()
         saved.write_text(json.dumps(words))
     vocabulary = {w: i for i, w in enumerate(words)}
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bilstm_clf.common.errors import DataError
+from bilstm_clf.common.errors import ConfigError, DataError
 from bilstm_clf.data.label_sets import label_vocabulary
 from bilstm_clf.data.readers import SKIP_HINT, ReadReport, iter_examples, label_order
 from bilstm_clf.data.tokenizer import Tokenizer
@@ -51,10 +51,6 @@ class SplitArrays:
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
 
     def texts(self, index) -> list[str] | None:
         if self.text_bytes is None:
@@ -205,7 +201,7 @@ def build(options: PrepareOptions, out: Path) -> None:
                                    max_size=options.tokenizer_options["max_size"])
     tokenizer = Tokenizer.from_vocabulary(vocabulary, lowercase=options.tokenizer_options["lowercase"],
                                           style=options.tokenizer_options["style"], max_length=options.tokenizer_options["max_length"])
-    for split, part in splits.items():  # a text the tokenizer reduces to nothing teaches nothing
+    for split, part in splits.items():
         _drop_tokenless(split, part, reports, options)
     if tokenizer.vocab_size <= 2:
         _refuse_empty_vocabulary(options)
@@ -228,8 +224,6 @@ def _carve(train: _FileRows, options: PrepareOptions) -> tuple[np.ndarray, np.nd
     order = np.random.default_rng(options.split_seed).permutation(n)
     n_val = max(1, int(round(n * options.val_fraction)))
     if n_val >= n:
-        from bilstm_clf.common.errors import ConfigError
-
         raise ConfigError("data.val_fraction", options.val_fraction, f"holds out {n_val} of the {n} rows of {train.path}, "
                           "leaving none to train on; use a smaller fraction or set data.val_file")
     is_val = np.zeros(n, bool)
@@ -244,8 +238,12 @@ def _row_labels(part: _Split) -> tuple[np.ndarray, np.ndarray]:
         return source.label_ids[part.rows], np.ones(len(part.rows), np.int64)
     starts = np.concatenate([[0], np.cumsum(source.label_counts)])
     counts = source.label_counts[part.rows]
-    take = np.repeat(starts[part.rows], counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    return source.label_ids[take], counts
+    return source.label_ids[np.repeat(starts[part.rows], counts) + _positions_in_rows(counts)], counts
+
+
+def _positions_in_rows(lengths: np.ndarray) -> np.ndarray:
+    """For rows of ``lengths`` laid end to end: each element's position within its row."""
+    return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
 def _file_labels(train: _Split, label_names: list, options: PrepareOptions) -> list[str]:
@@ -265,49 +263,44 @@ def _drop_unknown_labels(part: _Split, reports, label_map, label_names, file_lab
     ids, counts = _row_labels(part)
     unknown = label_map[ids] < 0
     row_of = np.repeat(np.arange(len(part.rows)), counts)
-    bad_rows = np.unique(row_of[unknown])
-    if not bad_rows.size:
-        return
-    report, path = reports[part.report_key], part.source.path
     first_unknown = {}
     for flat in np.flatnonzero(unknown):  # the first unknown label of each bad row (a set's, in order)
         first_unknown.setdefault(int(row_of[flat]), label_names[ids[flat]])
-    for row in bad_rows.tolist():
-        problem = f"label {first_unknown[row]!r} does not occur in the training split (labels: {', '.join(file_labels)})"
-        line = int(part.source.lines[part.rows[row]])
-        if options.read_options["on_bad_row"] == "error":
-            raise DataError(path, problem + SKIP_HINT, line=line)
-        report.skip(line, problem)
-    if len(bad_rows) == len(part.rows):
-        raise DataError(path, "no usable rows: none of its labels occurs in the training split")
-    report.kept -= len(bad_rows)
-    keep = np.ones(len(part.rows), bool)
-    keep[bad_rows] = False
-    part.rows = part.rows[keep]
+    bad = np.zeros(len(part.rows), bool)
+    bad[list(first_unknown)] = True
+    labels = ", ".join(file_labels)
+    _drop_rows(part, reports, options, bad, lambda row: f"label {first_unknown[row]!r} does not occur in the training split (labels: {labels})",
+               "no usable rows: none of its labels occurs in the training split")
 
 
 def _drop_tokenless(split: str, part: _Split, reports, options: PrepareOptions) -> None:
-    empty = part.source.lengths[part.rows] == 0
-    if not empty.any():
-        return
+    """A text the tokenizer reduces to nothing teaches nothing: a bad row, as an empty text is."""
     style = options.tokenizer_options["style"]
     problem = f"no tokens: the tokenizer (data.tokenizer_style={style}) drops every character of this text"
-    lines = part.source.lines[part.rows[empty]]
+    _drop_rows(part, reports, options, part.source.lengths[part.rows] == 0, lambda row: problem,
+               f"no usable rows: no text of the {split} split has a token under data.tokenizer_style={style}")
+
+
+def _drop_rows(part: _Split, reports, options: PrepareOptions, bad: np.ndarray, problem_of, none_left: str) -> None:
+    """Rows of ``part`` where ``bad`` is set: with ``on_bad_row=error`` the first is a ``file:line``
+    error; with ``skip`` each is reported and dropped (``none_left`` when no row remains)."""
+    bad_rows = np.flatnonzero(bad)
+    if not bad_rows.size:
+        return
     path, report = part.source.path, reports[part.report_key]
-    if options.read_options["on_bad_row"] == "error":
-        raise DataError(path, problem + SKIP_HINT, line=int(lines[0]))
-    for line in lines.tolist():
-        report.skip(line, problem)
-    report.kept -= int(empty.sum())
-    if empty.all():
-        raise DataError(path, f"no usable rows: no text of the {split} split has a token under data.tokenizer_style={style}")
-    part.rows = part.rows[~empty]
+    for row in bad_rows.tolist():
+        line = int(part.source.lines[part.rows[row]])
+        if options.read_options["on_bad_row"] == "error":
+            raise DataError(path, problem_of(row) + SKIP_HINT, line=line)
+        report.skip(line, problem_of(row))
+    if len(bad_rows) == len(part.rows):
+        raise DataError(path, none_left)
+    report.kept -= len(bad_rows)
+    part.rows = part.rows[~bad]
 
 
 def _refuse_empty_vocabulary(options: PrepareOptions) -> None:
     """A vocabulary of only ``<pad>`` and ``<unk>`` makes every text the same input: refused."""
-    from bilstm_clf.common.errors import ConfigError
-
     min_freq = options.tokenizer_options["min_freq"]
     if min_freq > 1:
         raise ConfigError("data.min_freq", min_freq, "no word of the training split occurs that often; "
@@ -329,8 +322,7 @@ def _blocks(part: _Split) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]
             rows = part.rows[lo:hi]
             lengths = source.lengths[rows]
             local = starts[rows] - starts[first]
-            take = np.repeat(local, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
-            yield rows, lengths, block[take]
+            yield rows, lengths, block[np.repeat(local, lengths) + _positions_in_rows(lengths)]
             first = last
 
 
@@ -351,8 +343,7 @@ def _write_split(out: Path, split: str, part: _Split, final_ids, max_length, lab
     with _npy_writer(out / f"{split}.tokens.npy", np.int32, (int(offsets[-1]),)) as tokens_file:
         for _, block_lengths, ids in _blocks(part):
             if max_length:
-                position = np.arange(len(ids)) - np.repeat(np.cumsum(block_lengths) - block_lengths, block_lengths)
-                ids = ids[position < max_length]
+                ids = ids[_positions_in_rows(block_lengths) < max_length]
             ids = final_ids[ids]
             if token_counts_size:
                 token_counts += np.bincount(ids, minlength=token_counts_size)
@@ -404,9 +395,8 @@ def _report_json(report: ReadReport) -> dict:
 
 
 def _report_from_json(data: dict) -> ReadReport:
-    report = ReadReport(data["path"], kept=data["kept"], skipped=[tuple(x) for x in data["skipped"]],
-                        skipped_count=data["skipped_count"], truncated=data["truncated"], max_chars=data["max_chars"])
-    return report
+    return ReadReport(data["path"], kept=data["kept"], skipped=[tuple(x) for x in data["skipped"]],
+                      skipped_count=data["skipped_count"], truncated=data["truncated"], max_chars=data["max_chars"])
 
 
 # --- reading a built directory back -------------------------------------------------------

@@ -92,7 +92,7 @@ class TextLines:
     def __iter__(self) -> Iterator[str]:
         carry = ""
         for text in self._decoded_chunks():
-            if not self.has_content and not text.isspace() and text:
+            if text and not self.has_content and not text.isspace():
                 self.has_content = True
             lines = (carry + text).split("\n")
             carry = lines.pop()
