@@ -70,9 +70,13 @@ def prepare(options: PrepareOptions, cache_dir: str | Path | None, name: str = "
     (and, with a ``cache_dir``, published there for the next run). ``cache_dir=None``: built in a
     temporary directory and read into memory."""
     if cache_dir is None:
-        with tempfile.TemporaryDirectory(prefix="bilstm-clf-prepare-") as tmp:
-            prepared.build(options, Path(tmp) / "build")
-            return prepared.load(Path(tmp) / "build", mmap=False)
+        try:
+            with tempfile.TemporaryDirectory(prefix="bilstm-clf-prepare-") as tmp:
+                prepared.build(options, Path(tmp) / "build")
+                return prepared.load(Path(tmp) / "build", mmap=False)
+        except OSError as err:  # a full or unwritable temporary directory
+            raise UserError(f"{write_failure(tempfile.gettempdir(), err)} (preparing the data needs scratch space: "
+                            "set data.cache_dir to a writable directory, or TMPDIR)") from None
     cache_dir = Path(cache_dir)
     key = cache_key(options)
     target = cache_dir / f"{_safe(name)}-{key}"
@@ -90,14 +94,16 @@ def prepare(options: PrepareOptions, cache_dir: str | Path | None, name: str = "
             except IncompleteBuild as err:
                 log.warning("cache %s is incomplete (%s): rebuilding it", target, err)
                 shutil.rmtree(target, ignore_errors=True)
-        building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=cache_dir))
+        building = None
         try:
+            building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=cache_dir))
             prepared.build(options, building / "build")
             os.replace(building / "build", target)
         except OSError as err:
             raise _cache_failure(target, err) from None
         finally:
-            shutil.rmtree(building, ignore_errors=True)
+            if building is not None:
+                shutil.rmtree(building, ignore_errors=True)
         log.info("prepared data cached in %s", target)
         return prepared.load(target)
 

@@ -144,3 +144,15 @@ def test_an_unwritable_cache_directory_is_one_line_with_the_ways_out(data, tmp_p
     message = str(info.value)
     assert "\n" not in message and "blocker" in message and "cannot write" in message
     assert "data.cache_dir=null" in message
+
+
+def test_a_failed_write_while_building_is_one_line_and_leaves_nothing(data, tmp_path, monkeypatch):
+    def full_disk(options, out):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(prepared, "build", full_disk)
+    for cache_dir in (tmp_path / "cache", None):
+        with pytest.raises(UserError) as info:
+            module(data, cache_dir)
+        assert "\n" not in str(info.value) and "No space left on device" in str(info.value) and "data.cache_dir" in str(info.value)
+    assert builds(tmp_path / "cache") == []
