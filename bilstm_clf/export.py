@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("checkpoint", nargs="+", help="a .ckpt file, or a run directory (its best checkpoint is used); several: an ensemble")
     parser.add_argument("--out", "-o", help="bundle directory to write (default: <run dir>/bundle; required for an ensemble)")
     parser.add_argument("--force", action="store_true", help="replace an existing bundle (atomically)")
-    parser.add_argument("--exporter", choices=EXPORTERS, default="auto", help="torch ONNX exporter (default auto: torchscript, falling back to dynamo)")
+    parser.add_argument("--exporter", choices=EXPORTERS, default="auto", help="ONNX exporter (default auto: the direct graph for last-state pooling, else torchscript, falling back to dynamo)")
     parser.add_argument(
         "--quantize", choices=QUANTIZATIONS, default="none",
         help="int8: weights in int8, ~2x faster at batch 1 and 4x smaller, probabilities approximate (default none: exact)",

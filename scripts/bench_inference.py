@@ -38,6 +38,7 @@ from bilstm_clf.data.tokenizer import Tokenizer  # noqa: E402
 from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.common.bundle import library_versions  # noqa: E402
 from bilstm_clf.exporting.bundle_writer import ExportSource, source_from_checkpoint, write_bundle  # noqa: E402
+from bilstm_clf.exporting.onnx_export import EXPORTERS  # noqa: E402
 from bilstm_clf.serving.runtime import ROWS_PER_RUN, Classifier  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
@@ -111,7 +112,7 @@ def main() -> None:
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--pooling", default="last")
     parser.add_argument("--encoder", default="padded", help="eager torch encoder: padded (training default) or packed")
-    parser.add_argument("--exporter", default="auto", choices=["auto", "dynamo", "torchscript"])
+    parser.add_argument("--exporter", default="auto", choices=EXPORTERS)
     parser.add_argument("--threads", type=int, default=1, help="threads for torch and onnxruntime alike (default 1)")
     parser.add_argument("--batch-sizes", default="1,256")
     parser.add_argument("--repeats", type=int, default=3)

@@ -180,10 +180,8 @@ def run_metadata(run_dir: Path | None, checkpoint: Path) -> tuple[dict[str, Any]
     if config_file.is_file():
         from omegaconf import OmegaConf
 
-        cfg = OmegaConf.load(config_file)
         training.update(training_metadata(OmegaConf.load(config_file)))
     return metrics, training
-
 
 
 def training_metadata(cfg) -> dict[str, Any]:

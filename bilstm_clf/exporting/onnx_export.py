@@ -1,8 +1,10 @@
 """ONNX export of a ``BiLSTMClassifier``, checked against torch with onnxruntime, and optional
 int8 dynamic quantisation.
 
-The model is exported with the exact padded encoder (plain LSTM ops; packed-encoder weights load
-into it unchanged) and checked on varied batch sizes and lengths.
+Classifiers with last-state pooling (the default) are written straight from their weights, one
+ONNX ``LSTM`` op per layer (``onnx_graph``). Other models go through a torch exporter with the
+exact padded encoder (plain LSTM ops; packed-encoder weights load into it unchanged). Every graph
+is checked against torch on varied batch sizes and lengths.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 
 from bilstm_clf.common import bundle
 from bilstm_clf.common.errors import UserError
+from bilstm_clf.exporting.onnx_graph import applies as direct_graph_applies
 
 log = logging.getLogger("bilstm_clf.export")
 
-EXPORTERS = ("auto", "torchscript", "dynamo")  # auto: torchscript, then dynamo
+EXPORTERS = ("auto", "direct", "torchscript", "dynamo")  # auto: direct where it applies, then torchscript, then dynamo
 QUANTIZATIONS = ("none", "int8")
 VERIFY_TOLERANCE = 1e-4  # max |probability difference| between torch and onnxruntime at export
 # An int8 bundle is approximate by design (a trained SST-2 model: up to 0.04 in probability, 7 of
@@ -42,6 +45,7 @@ def _probability_model(model, activation: str = "softmax"):
         def __init__(self, classifier):
             super().__init__()
             self.classifier = classifier
+            self.activation = activation
 
         def forward(self, input_ids, lengths):
             logits = self.classifier(input_ids, lengths)
@@ -116,6 +120,15 @@ def _export_torchscript(model, path: Path, example) -> int:
     return opset
 
 
+def _export_direct(model, path: Path, example) -> int:
+    import onnx
+
+    from bilstm_clf.exporting.onnx_graph import OPSET, build_graph
+
+    onnx.save(build_graph(model.classifier, model.activation), str(path))
+    return OPSET
+
+
 def verify_onnx(model, onnx_path: Path, vocab_size: int, tolerance: float = VERIFY_TOLERANCE) -> float:
     """Run the ONNX file with onnxruntime on varied batch sizes and lengths (including 1 and
     lengths shorter than the batch's width) and return the largest probability difference."""
@@ -146,9 +159,11 @@ def verify_onnx(model, onnx_path: Path, vocab_size: int, tolerance: float = VERI
 def export_onnx(model, path: str | Path, exporter: str = "auto", activation: str = "softmax") -> dict[str, Any]:
     """Write ``model`` (a BiLSTMClassifier) as ONNX and check it; returns what metadata records.
 
-    ``auto`` uses the TorchScript exporter and falls back to the dynamo exporter where that one
-    is missing, fails, or gives a graph that fails the check. Both give graphs of the same speed
-    in onnxruntime, but on torch 2.13 (onnxscript 0.7) the dynamo exporter takes 5-13 s per
+    ``auto`` writes the direct graph where it applies (``onnx_graph``: last-state pooling, not an
+    ensemble); otherwise, or when that fails the check, the TorchScript exporter, falling back to
+    the dynamo exporter where that one is missing, fails, or gives a graph that fails the check.
+    The direct graph runs about 15% faster at batch 1 (one ``LSTM`` op a layer instead of two plus
+    the reversal gathers). The torch exporters give graphs of the same speed in onnxruntime, but on torch 2.13 (onnxscript 0.7) the dynamo exporter takes 5-13 s per
     export against 0.3 s, and for bidirectional models whose pooling reads every step (mean, max,
     attention) it leaves the sequence length fixed at the example's inside the graph; the check
     below catches that. ``dynamo`` forces it; it is the one torch develops further.
@@ -159,8 +174,8 @@ def export_onnx(model, path: str | Path, exporter: str = "auto", activation: str
     wrapped = _probability_model(model, activation)
     vocab_size = vocab_size_of(model)
     example = _example_inputs(vocab_size)
-    attempts = {"dynamo": _export_dynamo, "torchscript": _export_torchscript}
-    order = ["torchscript", "dynamo"] if exporter == "auto" else [exporter]
+    attempts = {"direct": _export_direct, "dynamo": _export_dynamo, "torchscript": _export_torchscript}
+    order = ([*(["direct"] if direct_graph_applies(model) else []), "torchscript", "dynamo"] if exporter == "auto" else [exporter])
     failures = []
     for name in order:
         try:

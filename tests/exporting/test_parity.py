@@ -2,8 +2,9 @@
 SST-2 test set (1,821 sentences, raw text through each side's tokenizer), for every pooling
 variant, uni- and bidirectional.
 
-Every variant is exported with the TorchScript exporter, which ``auto`` uses (about a second
-each). The dynamo exporter (``exporter=dynamo``, and auto's fallback) takes 4-13 s per export on a
+Each variant is exported the way ``auto`` exports it: the direct graph for last-state pooling,
+the TorchScript exporter for the others (about a second each), and the default model with the
+TorchScript exporter as well. The dynamo exporter (``exporter=dynamo``, and auto's fallback) takes 4-13 s per export on a
 busy 2-core machine, so it gets the default model's variants (last state, concat) in both
 directions. Every export is also checked against torch by ``verify_onnx`` on varied batch sizes
 and lengths."""
@@ -28,9 +29,12 @@ POOLINGS = [("last", "concat"), ("last", "sum"), ("last", "mean"), ("mean", "con
 # Vary what else a checkpoint can be: the encoder it was trained with (bundles always use the
 # exact padded one) and depth, without multiplying the number of exports.
 VARIANTS = [
-    pytest.param(pooling, merge, bidirectional, "packed" if i % 2 else "padded", 2 if i in (2, 5, 9) else 1, "torchscript",
-                 id=f"{pooling}-{merge}-{'bi' if bidirectional else 'uni'}")
+    pytest.param(pooling, merge, bidirectional, "packed" if i % 2 else "padded", 2 if i in (2, 5, 9) else 1,
+                 "direct" if pooling == "last" else "torchscript", id=f"{pooling}-{merge}-{'bi' if bidirectional else 'uni'}")
     for i, (bidirectional, (pooling, merge)) in enumerate((b, p) for b in (True, False) for p in POOLINGS)
+] + [
+    # the default model through the torch exporter too: auto's fallback when the direct graph fails
+    pytest.param("last", "concat", True, "padded", 2, "torchscript", id="last-concat-bi-torchscript"),
 ] + [
     pytest.param("last", "concat", bidirectional, "padded", 1, "dynamo", id=f"last-concat-{'bi' if bidirectional else 'uni'}-dynamo")
     for bidirectional in (True, False)
