@@ -207,7 +207,7 @@ def export_onnx(model, path: str | Path, exporter: str = "auto", activation: str
 def quantize_onnx(model, path: Path, activation: str = "softmax") -> dict[str, Any]:
     """Rewrite ``path`` in place with int8 weights (onnxruntime dynamic quantisation: LSTM,
     MatMul/Gemm and the embedding Gather; activations are quantised per call). At batch 1 on one
-    CPU thread it runs about 2x faster than the float bundle and is 4x smaller, at the price of
+    CPU thread it runs 1.5-2x faster than the float bundle and is 4x smaller, at the price of
     exactness; returns what metadata records."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
