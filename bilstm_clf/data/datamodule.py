@@ -43,14 +43,14 @@ class TextClassificationDataModule(pl.LightningDataModule):
         has_header: bool = True,
         encoding: str = "utf-8",
         on_bad_row: str = "error",
-        max_chars: int | None = None,
+        max_chars: int | None = None,  # characters a text keeps (reading) ...
+        max_length: int | None = None,  # ... and tokens (the tokenizer)
         val_fraction: float = 0.1,
         split_seed: int = 1234,
         lowercase: bool = True,
         tokenizer_style: str = "basic_english",
         min_freq: int = 1,
         max_vocab_size: int | None = None,
-        max_length: int | None = None,
         batch_size: int = 64,
         eval_batch_size: int = 256,
         pool_batches: int = 50,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bilstm_clf.training.tb_panels import markdown_escape, shorten
+from bilstm_clf.training.tb_panels import ErrorSample, markdown_escape, shorten
 
 
 def per_label_markdown(report: dict[str, dict[str, float | int]], scores: dict[str, float]) -> str:
@@ -29,14 +29,7 @@ def _names(mask: np.ndarray, label_names: Sequence[str]) -> str:
 
 
 def wrong_sets_markdown(
-    texts: Sequence[str],
-    targets: np.ndarray,
-    probabilities: np.ndarray,
-    thresholds: np.ndarray,
-    label_names: Sequence[str],
-    sample_size: int,
-    seed: int = 0,
-    max_chars: int = 200,
+    texts: Sequence[str], targets: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, label_names: Sequence[str], sample: ErrorSample
 ) -> str:
     """A fixed random sample of the texts whose predicted set differs from the true one, the
     most wrong (labels missed + added) first: true set, predicted set, missing, extra."""
@@ -47,8 +40,7 @@ def wrong_sets_markdown(
     header = f"{len(wrong)} of {len(truth)} texts with a wrong label set"
     if len(wrong) == 0:
         return header + "."
-    chosen = np.random.default_rng(seed).permutation(wrong)[:sample_size]
-    chosen = chosen[np.argsort(-errors[chosen], kind="stable")]
+    chosen = sample.draw(wrong, errors)
     lines = [
         f"{header}; {len(chosen)} shown, most wrong labels first. Missing: true labels not predicted; "
         "extra: predicted labels that are not true (with their probability).",
@@ -61,7 +53,7 @@ def wrong_sets_markdown(
         extra = predicted[i] & ~truth[i]
         with_p = lambda mask: ", ".join(f"{markdown_escape(str(label_names[j]))} ({probabilities[i, j]:.2f})" for j in np.flatnonzero(mask)) or "∅"  # noqa: E731
         lines.append(
-            f"| {markdown_escape(shorten(texts[i], max_chars))} | {_names(truth[i], label_names)} | {_names(predicted[i], label_names)} "
+            f"| {markdown_escape(shorten(texts[i], sample.max_chars))} | {_names(truth[i], label_names)} | {_names(predicted[i], label_names)} "
             f"| {with_p(missing)} | {with_p(extra)} |"
         )
     return "\n".join(lines)

@@ -5,6 +5,7 @@ No Lightning here; ``tb_reports`` is the callback that feeds them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -98,24 +99,29 @@ def confusion_matrix_markdown(counts: np.ndarray, label_names: Sequence[str]) ->
     return "\n".join([header, rule, *rows, "", f"{int(counts.sum())} sentences, accuracy {accuracy:.4f}"])
 
 
-def misclassified_markdown(
-    texts: Sequence[str],
-    true: np.ndarray,
-    probs: np.ndarray,
-    label_names: Sequence[str],
-    sample_size: int,
-    seed: int = 0,
-    max_chars: int = 200,
-) -> str:
+@dataclass(frozen=True)
+class ErrorSample:
+    """Which wrong examples a panel shows: ``size`` of them, drawn with the same ``seed`` every
+    epoch (so the sample changes only where the predictions change), texts cut to ``max_chars``."""
+
+    size: int
+    seed: int = 0
+    max_chars: int = 200
+
+    def draw(self, wrong: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """``size`` of the indices ``wrong``, the highest ``rank[index]`` first."""
+        chosen = np.random.default_rng(self.seed).permutation(wrong)[: self.size]
+        return chosen[np.argsort(-rank[chosen], kind="stable")]
+
+
+def misclassified_markdown(texts: Sequence[str], true: np.ndarray, probs: np.ndarray, label_names: Sequence[str], sample: ErrorSample) -> str:
     """A fixed random sample of the wrong predictions, most confident first, as a markdown table."""
     pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(pred != true)
     header = f"{len(wrong)} of {len(true)} sentences misclassified"
     if len(wrong) == 0:
         return header + "."
-    # the same seed every epoch: the sample changes only where the predictions change
-    chosen = np.random.default_rng(seed).permutation(wrong)[:sample_size]
-    chosen = chosen[np.argsort(-probs[chosen, pred[chosen]], kind="stable")]
+    chosen = sample.draw(wrong, probs[np.arange(len(pred)), pred])
     lines = [
         f"{header}; {len(chosen)} shown, most confident first. Confidence is the predicted class's probability.",
         "",
@@ -124,7 +130,7 @@ def misclassified_markdown(
     ]
     for i in chosen:
         lines.append(
-            f"| {markdown_escape(shorten(texts[i], max_chars))} | {markdown_escape(str(label_names[true[i]]))} "
+            f"| {markdown_escape(shorten(texts[i], sample.max_chars))} | {markdown_escape(str(label_names[true[i]]))} "
             f"| {markdown_escape(str(label_names[pred[i]]))} | {probs[i, pred[i]]:.3f} | {probs[i, true[i]]:.3f} |"
         )
     return "\n".join(lines)

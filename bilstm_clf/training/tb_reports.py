@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from bilstm_clf.common.errors import ConfigError
 from bilstm_clf.data.tokenizer import SPECIALS
 from bilstm_clf.training.tb_panels import (
+    ErrorSample,
     confusion_matrix,
     confusion_matrix_image,
     confusion_matrix_markdown,
@@ -83,11 +84,8 @@ class TensorBoardReports(pl.Callback):
             if not isinstance(value, int) or value < least:
                 raise ConfigError(f"callbacks.tensorboard_reports.{key}", value, f"must be an integer >= {least}")
         self.every_n_val_epochs = every_n_val_epochs
-        self.misclassified_samples = misclassified_samples
-        self.max_sentence_chars = max_sentence_chars
-        self.projector_words = projector_words
-        self.pr_curve_thresholds = pr_curve_thresholds
-        self.seed = seed
+        self.error_sample = ErrorSample(misclassified_samples, seed, max_sentence_chars)
+        self.projector_words, self.pr_curve_thresholds = projector_words, pr_curve_thresholds
         self._batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._unlogged_val: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
         self._val_epochs_seen = 0
@@ -206,10 +204,7 @@ class TensorBoardReports(pl.Callback):
         if split == "val":
             texts = self._texts(trainer, split, index)
             if texts is not None:
-                report = misclassified_markdown(
-                    texts, labels, probs, label_names, self.misclassified_samples, self.seed, self.max_sentence_chars
-                )
-                writer.add_text("val/misclassified", report, step)
+                writer.add_text("val/misclassified", misclassified_markdown(texts, labels, probs, label_names, self.error_sample), step)
 
     def _log_multi_label_split(self, writer, trainer, pl_module, split, logits, targets, index, step) -> None:
         """Per-label PR curves (sigmoid), the per-label table and, on dev, the wrong label sets."""
@@ -228,8 +223,8 @@ class TensorBoardReports(pl.Callback):
         if split == "val":
             texts = self._texts(trainer, split, index)
             if texts is not None:
-                writer.add_text("val/misclassified", wrong_sets_markdown(
-                    texts, targets, probabilities, thresholds, label_names, self.misclassified_samples, self.seed, self.max_sentence_chars), step)
+                report = wrong_sets_markdown(texts, targets, probabilities, thresholds, label_names, self.error_sample)
+                writer.add_text("val/misclassified", report, step)
 
     @staticmethod
     def _texts(trainer, split, index) -> list[str] | None:

@@ -11,6 +11,7 @@ from hypothesis.extra.numpy import arrays
 from tensorboard.plugin_util import markdown_to_safe_html
 
 from bilstm_clf.training.tb_panels import (
+    ErrorSample,
     confusion_matrix,
     confusion_matrix_image,
     confusion_matrix_markdown,
@@ -95,7 +96,7 @@ def test_misclassified_sample_is_wrong_rows_most_confident_first():
     true = rng.integers(0, 3, size=50)
     probs = softmax(rng.normal(size=(50, 3)) * 3)
     wrong = int((probs.argmax(axis=1) != true).sum())
-    report = misclassified_markdown(texts, true, probs, ["a", "b", "c"], sample_size=7, seed=1)
+    report = misclassified_markdown(texts, true, probs, ["a", "b", "c"], ErrorSample(7, seed=1))
     assert report.startswith(f"{wrong} of 50 sentences misclassified; 7 shown")
     rows = rendered_cells(report)[1:]
     assert len(rows) == 7
@@ -107,17 +108,17 @@ def test_misclassified_sample_is_wrong_rows_most_confident_first():
         assert float(confidence) == pytest.approx(probs[i].max(), abs=5e-4)
         assert float(p_true) == pytest.approx(probs[i, true[i]], abs=5e-4)
     # the same seed picks the same sentences
-    assert misclassified_markdown(texts, true, probs, ["a", "b", "c"], 7, seed=1) == report
+    assert misclassified_markdown(texts, true, probs, ["a", "b", "c"], ErrorSample(7, seed=1)) == report
 
 
 def test_misclassified_without_mistakes_says_so():
     probs = np.array([[0.9, 0.1], [0.2, 0.8]])
-    assert misclassified_markdown(["x", "y"], np.array([0, 1]), probs, ["n", "p"], 5) == "0 of 2 sentences misclassified."
+    assert misclassified_markdown(["x", "y"], np.array([0, 1]), probs, ["n", "p"], ErrorSample(5)) == "0 of 2 sentences misclassified."
 
 
 def test_long_sentences_are_shortened():
     probs = np.array([[0.9, 0.1]])
-    report = misclassified_markdown(["word " * 100], np.array([1]), probs, ["n", "p"], 5, max_chars=40)
+    report = misclassified_markdown(["word " * 100], np.array([1]), probs, ["n", "p"], ErrorSample(5, max_chars=40))
     assert len(rendered_cells(report)[1][0]) == 40 and rendered_cells(report)[1][0].endswith("…")
 
 
