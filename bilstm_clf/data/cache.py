@@ -27,8 +27,8 @@ from pathlib import Path
 from bilstm_clf.common.atomic import write_failure
 from bilstm_clf.common.errors import DataError, UserError
 from bilstm_clf.common.file_checks import regular_file
-from bilstm_clf.data import prepared
-from bilstm_clf.data.prepared import IncompleteBuild, PreparedData, PrepareOptions
+from bilstm_clf.data import prepared, prepared_store
+from bilstm_clf.data.prepared_store import IncompleteBuild, PreparedData, PrepareOptions
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def cache_key(options: PrepareOptions) -> str:
     from bilstm_clf import __version__
 
     fields = {
-        "format_version": prepared.FORMAT_VERSION,
+        "format_version": prepared_store.FORMAT_VERSION,
         "bilstm_clf": __version__,
         "tokenizers": tokenizers.__version__,
         "files": {split: None if path is None else file_identity(Path(path)) for split, path in options.files.items()},
@@ -73,7 +73,7 @@ def prepare(options: PrepareOptions, cache_dir: str | Path | None, name: str = "
         try:
             with tempfile.TemporaryDirectory(prefix="bilstm-clf-prepare-") as tmp:
                 prepared.build(options, Path(tmp) / "build")
-                return prepared.load(Path(tmp) / "build", mmap=False)
+                return prepared_store.load(Path(tmp) / "build", mmap=False)
         except OSError as err:  # a full or unwritable temporary directory
             raise UserError(f"{write_failure(tempfile.gettempdir(), err)} (preparing the data needs scratch space: "
                             "set data.cache_dir to a writable directory, or TMPDIR)") from None
@@ -88,7 +88,7 @@ def prepare(options: PrepareOptions, cache_dir: str | Path | None, name: str = "
     with lock, _exclusive(lock):
         if target.exists():
             try:
-                data = prepared.load(target)
+                data = prepared_store.load(target)
                 log.info("prepared data from the cache: %s", target)
                 return data
             except IncompleteBuild as err:
@@ -105,7 +105,7 @@ def prepare(options: PrepareOptions, cache_dir: str | Path | None, name: str = "
             if building is not None:
                 shutil.rmtree(building, ignore_errors=True)
         log.info("prepared data cached in %s", target)
-        return prepared.load(target)
+        return prepared_store.load(target)
 
 
 def _cache_failure(path: Path, err: OSError) -> UserError:

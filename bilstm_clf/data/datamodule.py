@@ -17,7 +17,7 @@ from bilstm_clf.data.batching import BucketBatchSampler, EncodedDataset, PadColl
 from bilstm_clf.data.download import DATASETS, materialise
 from bilstm_clf.data.label_sets import MultiHotCollate, MultiHotDataset, label_set_options
 from bilstm_clf.data.labels import canonical_label
-from bilstm_clf.data.prepared import SPLITS, PreparedData, PrepareOptions
+from bilstm_clf.data.prepared_store import SPLITS, PreparedData, PrepareOptions
 from bilstm_clf.data.readers import BAD_ROW_POLICIES, FORMATS, ReadReport
 from bilstm_clf.data.tokenizer import STYLES, Tokenizer
 from bilstm_clf.common.errors import ConfigError, DataError

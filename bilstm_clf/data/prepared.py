@@ -1,155 +1,32 @@
 """Encoded splits as flat arrays, built from the data files in one streaming pass.
 
-Pass 1 reads each file row by row (``readers.iter_examples``) and turns texts into provisional
-word ids (``word_ids.WordIndex``), appended to a file on disk: memory holds the vocabulary and a
-few numbers per row, never the corpus. Once every file is read, the validation rows are carved
-(when there is no dev file), the vocabulary is counted on the training rows, labels and texts
-without tokens are checked exactly as before, and each split is written as ``.npy`` arrays:
-
-- ``tokens`` int32, every row's ids end to end, and ``offsets`` int64 (row i is
-  ``tokens[offsets[i]:offsets[i+1]]``); ``labels`` int64 (multi-label: uint8 multi-hot [N, L]);
-- for dev and test, ``texts`` (UTF-8 bytes) and ``text_offsets``, for the misclassified-examples
-  panel.
-
-``bilstm_clf.data.cache`` keys and publishes the directory; the arrays are memory-mapped back.
-No torch here.
+Pass 1 (``file_rows``) reads each file once and turns its texts into provisional word ids on disk.
+Then the validation rows are carved (when there is no dev file), the vocabulary is counted on the
+training rows, labels and texts without tokens are checked exactly as before, and each split is
+written as the arrays ``prepared_store`` describes and reads back. ``bilstm_clf.data.cache`` keys
+and publishes the directory. No torch here.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bilstm_clf.common.errors import ConfigError, DataError
+from bilstm_clf.data.file_rows import FileRows, read_file
 from bilstm_clf.data.label_sets import label_vocabulary
-from bilstm_clf.data.readers import SKIP_HINT, ReadReport, iter_examples, label_order
+from bilstm_clf.data.prepared_store import FORMAT_VERSION, SPLITS, NpyWriter, PrepareOptions, report_to_json
+from bilstm_clf.data.readers import SKIP_HINT, label_order
 from bilstm_clf.data.tokenizer import Tokenizer
 from bilstm_clf.data.word_ids import WordIndex, ranked_vocabulary
 
-FORMAT_VERSION = 1  # of the files below; part of the cache key
-SPLITS = ("train", "val", "test")
-CHUNK_ROWS = 20_000  # rows tokenised at once
 BLOCK_TOKENS = 1 << 22  # tokens read back at once while writing the splits (16 MB of int32)
-
-
-@dataclass
-class SplitArrays:
-    """One split: ``tokens``/``offsets`` (ids), ``labels`` and, for dev and test, the texts."""
-
-    tokens: np.ndarray
-    offsets: np.ndarray
-    labels: np.ndarray
-    text_bytes: np.ndarray | None = None
-    text_offsets: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def texts(self, index) -> list[str] | None:
-        if self.text_bytes is None:
-            return None
-        o = self.text_offsets
-        return [bytes(self.text_bytes[o[i] : o[i + 1]]).decode("utf-8") for i in index]
-
-
-@dataclass
-class PreparedData:
-    splits: dict[str, SplitArrays]
-    tokenizer: Tokenizer
-    file_labels: list[str]
-    token_counts: np.ndarray  # how often each vocabulary id occurs in the training split
-    reports: dict[str, ReadReport]
-
-
-@dataclass
-class PrepareOptions:
-    """What decides the arrays (all of it goes into the cache key)."""
-
-    files: dict[str, Path | None]
-    read_options: dict
-    tokenizer_options: dict
-    multi_label: bool
-    val_fraction: float
-    split_seed: int
-
-    def key_fields(self) -> dict:
-        read = {k: v for k, v in self.read_options.items() if k != "label_parser"}
-        parser = self.read_options.get("label_parser")
-        if parser is not None:
-            read["label_parser"] = {"separator": parser.separator, "allow_empty": parser.allow_empty}
-        carve = {"val_fraction": self.val_fraction, "split_seed": self.split_seed} if self.files["val"] is None else None
-        return {"read": read, "tokenizer": self.tokenizer_options, "multi_label": self.multi_label, "carve": carve}
-
-
-# --- pass 1: read every file once ---------------------------------------------------------
-@dataclass
-class _FileRows:
-    """One file's rows after pass 1: provisional ids on disk, a few numbers per row in memory."""
-
-    path: Path
-    report: ReadReport
-    token_path: Path
-    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    label_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # flat, provisional
-    label_counts: np.ndarray | None = None  # labels per row (multi-label data); None: one each
-    text_path: Path | None = None
-    text_lengths: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    @property
-    def single_label(self) -> bool:
-        return self.label_counts is None
-
-
-def _read_file(path: Path, work: Path, name: str, options: PrepareOptions, index: WordIndex, labels: defaultdict, keep_texts: bool) -> _FileRows:
-    report = ReadReport(str(path))
-    rows = _FileRows(path, report, work / f"{name}.ids")
-    lengths, lines, label_ids, label_counts, text_lengths = [], [], [], [], []
-    text_file = None
-    if keep_texts:
-        rows.text_path = work / f"{name}.texts"
-        text_file = rows.text_path.open("wb")
-    with rows.token_path.open("wb") as token_file:
-        for chunk in _chunks(iter_examples(path, report=report, **options.read_options), CHUNK_ROWS):
-            ids, chunk_lengths = index.encode([ex.text for ex in chunk])
-            token_file.write(ids.tobytes())
-            lengths.append(chunk_lengths)
-            lines.append(np.fromiter((ex.line for ex in chunk), np.int64, len(chunk)))
-            if options.multi_label:
-                label_ids.append(np.fromiter((labels[n] for ex in chunk for n in ex.label), np.int64))
-                label_counts.append(np.fromiter((len(ex.label) for ex in chunk), np.int64, len(chunk)))
-            else:
-                label_ids.append(np.fromiter(map(labels.__getitem__, (ex.label for ex in chunk)), np.int64, len(chunk)))
-            if text_file is not None:
-                encoded = [ex.text.encode("utf-8") for ex in chunk]
-                text_file.write(b"".join(encoded))
-                text_lengths.append(np.fromiter(map(len, encoded), np.int64, len(encoded)))
-    if text_file is not None:
-        text_file.close()
-        rows.text_lengths = _concat(text_lengths)
-    rows.lengths, rows.lines, rows.label_ids = _concat(lengths), _concat(lines), _concat(label_ids)
-    rows.label_counts = _concat(label_counts) if options.multi_label else None
-    return rows
-
-
-def _chunks(items, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 # --- the build ----------------------------------------------------------------------------
@@ -157,7 +34,7 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
 class _Split:
     """A split as rows of one file: ``rows`` (sorted indices) of ``source``."""
 
-    source: _FileRows
+    source: FileRows
     report_key: str  # whose ReadReport counts its skips (carved dev rows are train-file rows)
     rows: np.ndarray
 
@@ -174,7 +51,7 @@ def build(options: PrepareOptions, out: Path) -> None:
         path = options.files[split]
         if path is not None:
             carve_texts = split == "train" and options.files["val"] is None
-            files[split] = _read_file(path, work, split, options, index, label_index, keep_texts=split != "train" or carve_texts)
+            files[split] = read_file(path, work, split, options, index, label_index, keep_texts=split != "train" or carve_texts)
     splits = {"train": _Split(files["train"], "train", np.arange(len(files["train"])))}
     if "val" in files:
         splits["val"] = _Split(files["val"], "val", np.arange(len(files["val"])))
@@ -213,12 +90,12 @@ def build(options: PrepareOptions, out: Path) -> None:
         manifest["splits"][split] = _write_split(out, split, part, final_ids, max_length, label_map, len(file_labels), options.multi_label,
                                                  token_counts_size=len(vocabulary) if split == "train" else None)
     tokenizer.save(out / "tokenizer.json")
-    manifest["reports"] = {k: _report_json(r) for k, r in reports.items()}
+    manifest["reports"] = {k: report_to_json(r) for k, r in reports.items()}
     shutil.rmtree(work)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")  # last: it marks the build whole
 
 
-def _carve(train: _FileRows, options: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
+def _carve(train: FileRows, options: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
     """No dev file (TREC): hold out ``val_fraction`` of train, the same rows for a given split_seed."""
     n = len(train)
     order = np.random.default_rng(options.split_seed).permutation(n)
@@ -340,7 +217,7 @@ def _write_split(out: Path, split: str, part: _Split, final_ids, max_length, lab
     offsets = np.concatenate([[0], np.cumsum(kept_lengths)]).astype(np.int64)
     np.save(out / f"{split}.offsets.npy", offsets)
     token_counts = np.zeros(token_counts_size or 0, np.int64)
-    with _npy_writer(out / f"{split}.tokens.npy", np.int32, (int(offsets[-1]),)) as tokens_file:
+    with NpyWriter(out / f"{split}.tokens.npy", np.int32, (int(offsets[-1]),)) as tokens_file:
         for _, block_lengths, ids in _blocks(part):
             if max_length:
                 ids = ids[_positions_in_rows(block_lengths) < max_length]
@@ -368,62 +245,9 @@ def _write_texts(out: Path, split: str, part: _Split) -> None:
     starts = np.concatenate([[0], np.cumsum(source.text_lengths)])
     lengths = source.text_lengths[part.rows]
     np.save(out / f"{split}.text_offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-    with source.text_path.open("rb") as texts, _npy_writer(out / f"{split}.texts.npy", np.uint8, (int(lengths.sum()),)) as target:
+    with source.text_path.open("rb") as texts, NpyWriter(out / f"{split}.texts.npy", np.uint8, (int(lengths.sum()),)) as target:
         for row in part.rows.tolist():  # in file order: a forward read
             texts.seek(int(starts[row]))
             target.write(texts.read(int(source.text_lengths[row])))
 
 
-class _npy_writer:
-    """A ``.npy`` file of known shape, written in pieces (``np.save`` wants the whole array)."""
-
-    def __init__(self, path: Path, dtype, shape: tuple[int, ...]):
-        self.file = path.open("wb")
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
-        np.lib.format.write_array_header_1_0(self.file, header)
-
-    def __enter__(self):
-        return self.file
-
-    def __exit__(self, *exc):
-        self.file.close()
-
-
-def _report_json(report: ReadReport) -> dict:
-    return {"path": report.path, "kept": report.kept, "skipped": report.skipped, "skipped_count": report.skipped_count,
-            "truncated": report.truncated, "max_chars": report.max_chars}
-
-
-def _report_from_json(data: dict) -> ReadReport:
-    return ReadReport(data["path"], kept=data["kept"], skipped=[tuple(x) for x in data["skipped"]],
-                      skipped_count=data["skipped_count"], truncated=data["truncated"], max_chars=data["max_chars"])
-
-
-# --- reading a built directory back -------------------------------------------------------
-class IncompleteBuild(Exception):
-    """The directory is not a whole build of this format (half-written, truncated, another version)."""
-
-
-def load(directory: Path, *, mmap: bool = True) -> PreparedData:
-    """The arrays of a build, memory-mapped (``mmap``) or read into memory; ``IncompleteBuild`` when
-    anything is missing, truncated or of another format version."""
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IncompleteBuild(f"format version {manifest.get('format_version')}, expected {FORMAT_VERSION}")
-        mode = "r" if mmap else None
-        splits = {}
-        for split, facts in manifest["splits"].items():
-            arrays = {name: np.load(directory / f"{split}.{name}.npy", mmap_mode=mode if name in ("tokens", "texts") else None, allow_pickle=False)
-                      for name in ("tokens", "offsets", "labels") + (("texts", "text_offsets") if facts["texts"] else ())}
-            if arrays["tokens"].shape != (facts["tokens"],) or arrays["offsets"].shape != (facts["rows"] + 1,) or len(arrays["labels"]) != facts["rows"]:
-                raise IncompleteBuild(f"{split} arrays do not have the recorded sizes")
-            splits[split] = SplitArrays(arrays["tokens"], arrays["offsets"], arrays["labels"], arrays.get("texts"), arrays.get("text_offsets"))
-        tokenizer = Tokenizer.load(directory / "tokenizer.json")
-        token_counts = np.load(directory / "train.token_counts.npy", allow_pickle=False)
-        reports = {k: _report_from_json(v) for k, v in manifest["reports"].items()}
-        return PreparedData(splits, tokenizer, list(manifest["file_labels"]), token_counts, reports)
-    except IncompleteBuild:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as err:  # a missing or cut file
-        raise IncompleteBuild(f"{type(err).__name__}: {err}") from None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bilstm_clf.common.errors import DataError, UserError
-from bilstm_clf.data import cache, prepared
+from bilstm_clf.data import cache, prepared, prepared_store
 from bilstm_clf.data.datamodule import TextClassificationDataModule
 from tests.conftest import write
 
@@ -128,13 +128,13 @@ def test_concurrent_processes_build_once_and_share_it(data, tmp_path, monkeypatc
 def test_cache_key_names_every_option(data):
     base = dict(files={"train": data / "train.tsv", "val": None, "test": None}, read_options={"text_field": "sentence"},
                 tokenizer_options={"lowercase": True}, multi_label=False, val_fraction=0.1, split_seed=1)
-    key = cache.cache_key(prepared.PrepareOptions(**base))
+    key = cache.cache_key(prepared_store.PrepareOptions(**base))
     for name, value in [("read_options", {"text_field": "text"}), ("tokenizer_options", {"lowercase": False}), ("multi_label", True),
                         ("val_fraction", 0.2), ("split_seed", 2)]:
-        assert cache.cache_key(prepared.PrepareOptions(**{**base, name: value})) != key, name
+        assert cache.cache_key(prepared_store.PrepareOptions(**{**base, name: value})) != key, name
     with_dev = {**base, "files": {**base["files"], "val": data / "test.tsv"}}
     # with a dev file nothing is carved: the carve options no longer matter
-    assert cache.cache_key(prepared.PrepareOptions(**with_dev)) == cache.cache_key(prepared.PrepareOptions(**{**with_dev, "split_seed": 9}))
+    assert cache.cache_key(prepared_store.PrepareOptions(**with_dev)) == cache.cache_key(prepared_store.PrepareOptions(**{**with_dev, "split_seed": 9}))
 
 
 def test_an_unwritable_cache_directory_is_one_line_with_the_ways_out(data, tmp_path):
