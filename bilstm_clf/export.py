@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--exporter", choices=EXPORTERS, default="auto", help="ONNX exporter (default auto: the direct graph for last-state pooling, else torchscript, falling back to dynamo)")
     parser.add_argument(
         "--quantize", choices=QUANTIZATIONS, default="none",
-        help="int8: weights in int8, ~2x faster at batch 1 and 4x smaller, probabilities approximate (default none: exact)",
+        help="int8: weights in int8, 1.5-2x faster at batch 1 and 4x smaller, probabilities approximate (default none: exact)",
     )
     return parser.parse_args(argv)
 

@@ -17,7 +17,9 @@ from typing import Any
 
 from bilstm_clf.common import bundle
 from bilstm_clf.common.errors import UserError
+from bilstm_clf.exporting.onnx_graph import OPSET as DIRECT_OPSET
 from bilstm_clf.exporting.onnx_graph import applies as direct_graph_applies
+from bilstm_clf.exporting.onnx_graph import build_graph
 
 log = logging.getLogger("bilstm_clf.export")
 
@@ -123,10 +125,8 @@ def _export_torchscript(model, path: Path, example) -> int:
 def _export_direct(model, path: Path, example) -> int:
     import onnx
 
-    from bilstm_clf.exporting.onnx_graph import OPSET, build_graph
-
     onnx.save(build_graph(model.classifier, model.activation), str(path))
-    return OPSET
+    return DIRECT_OPSET
 
 
 def verify_onnx(model, onnx_path: Path, vocab_size: int, tolerance: float = VERIFY_TOLERANCE) -> float:
@@ -162,9 +162,10 @@ def export_onnx(model, path: str | Path, exporter: str = "auto", activation: str
     ``auto`` writes the direct graph where it applies (``onnx_graph``: last-state pooling, not an
     ensemble); otherwise, or when that fails the check, the TorchScript exporter, falling back to
     the dynamo exporter where that one is missing, fails, or gives a graph that fails the check.
-    The direct graph runs about 15% faster at batch 1 (one ``LSTM`` op a layer instead of two plus
-    the reversal gathers). The torch exporters give graphs of the same speed in onnxruntime, but on torch 2.13 (onnxscript 0.7) the dynamo exporter takes 5-13 s per
-    export against 0.3 s, and for bidirectional models whose pooling reads every step (mean, max,
+    The direct graph is 15-25% faster at batch 1 (one ``LSTM`` op a layer instead of two plus the
+    reversal gathers; docs/benchmarks.md). The torch exporters give graphs of the same speed in
+    onnxruntime, but on torch 2.13 (onnxscript 0.7) the dynamo exporter takes 5-13 s per export
+    against 0.3 s, and for bidirectional models whose pooling reads every step (mean, max,
     attention) it leaves the sequence length fixed at the example's inside the graph; the check
     below catches that. ``dynamo`` forces it; it is the one torch develops further.
     """
