@@ -97,6 +97,20 @@ def test_bench_inference_measures_eager_exact_and_int8_side_by_side(tiny_dataset
         assert all(0 < p50 <= p99 for p50, p99 in zip(p50s, p99s)) and cells[10].endswith("x")
 
 
+def test_bench_onnx_graph_profiles_both_graphs_and_the_lstm_op(tiny_dataset):
+    result = run_cli(["scripts/bench_onnx_graph.py", "--quick", "--data-dir", str(tiny_dataset), "--embedding-dim", "16", "--hidden-size", "8"], cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    heads = [line for line in lines if line.endswith("µs per sentence")]
+    assert [h.split()[0] for h in heads] == ["direct", "torchscript"]
+    assert heads[0].startswith("direct graph: 8 nodes;") and int(heads[1].split()[2]) > 8  # the reversal gathers are gone
+    direct_ops = lines[lines.index(heads[0]) + 1 : lines.index(heads[1])]
+    assert sorted(line.split()[0] for line in direct_ops if line.strip()) == ["Cast", "Flatten", "Gather", "Gemm", "LSTM", "Softmax", "Transpose"]
+    shapes = [line.split() for line in lines[lines.index(next(line for line in lines if line.startswith("the LSTM op alone"))) + 2 :]]
+    assert len(shapes) == 4 and all(float(cells[4]) > 0 for cells in shapes)
+    assert not list(tiny_dataset.glob("*.json")) and not list(ROOT.glob("onnxruntime_profile_*.json"))  # profiles cleaned up
+
+
 @pytest.mark.parametrize(("script", "args", "tried"), [
     ("bench_tokenize.py", ["--data", "{d}/missing.tsv"], "{d}/missing.tsv (pass --data FILE.tsv)"),
     ("bench_inference.py", ["--data-dir", "{d}"], "{d}/test.tsv (pass --data-dir)"),
