@@ -5,16 +5,22 @@
 #      training on a user's single CSV with a user config folder, export, predict;
 #   2. the runtime-only install (the wheel alone): `import torch` must fail, predict must work on
 #      the bundle trained in 1.
-# Usage: scripts/ci_wheel_check.sh [work dir]   (default: a fresh temporary directory)
+# Usage: scripts/ci_wheel_check.sh [work dir]   (default: a fresh temporary directory, removed at
+# exit: its venvs take 1.6 GB, and CI machines may share a small disk; a given work dir is kept)
 # TORCH_SPEC (default torch==2.13.0) is installed first, so pip does not pull a CUDA build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
-WORK="${1:-$(mktemp -d "${TMPDIR:-/tmp}/bilstm-clf-wheel.XXXXXX")}"
+if [ -n "${1:-}" ]; then
+  WORK="$1"
+else
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/bilstm-clf-wheel.XXXXXX")"
+  trap 'rm -rf "$WORK"' EXIT
+fi
 case "$WORK" in "$ROOT"|"$ROOT"/*) echo "error: the work dir must be outside the source tree" >&2; exit 2;; esac
 mkdir -p "$WORK"
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" PIP_DISABLE_PIP_VERSION_CHECK=1
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "ci_wheel_check: FAILED: $*" >&2; exit 1; }
 

@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -10,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Prepared-data caches of the runs a test starts go to a fresh directory: no test finds what an
 # earlier command left in data/.cache (tests of the cache itself set their own).
 os.environ["BILSTM_CLF_CACHE_DIR"] = tempfile.mkdtemp(prefix="bilstm-clf-test-cache-")
+# Removed when the process ends (each xdist worker has its own): runs must not fill the disk.
+atexit.register(shutil.rmtree, os.environ["BILSTM_CLF_CACHE_DIR"], ignore_errors=True)
 SHARED_DATASETS = Path(os.environ.get("BILSTM_CLF_DATA_MIRROR", ROOT.parent / "shared" / "datasets"))
 
 # The suite draws the same examples on every run (derandomize), so a red CI always means a change,
