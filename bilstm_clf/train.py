@@ -62,6 +62,16 @@ def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
     return found
 
 
+def embedding_lr_scale(cfg: DictConfig, pretrained: bool) -> float:
+    """``embeddings.lr_scale``: the pretrained table's learning rate as a fraction of the optimizer's.
+    Random embeddings (no vectors, or ``auto`` finding none installed) learn at the full rate."""
+    scale = (cfg.get("embeddings") or {}).get("lr_scale", 1.0)  # checked by check_run_config
+    if not pretrained and scale != 1:
+        log.info("embeddings.lr_scale=%s applies to pretrained vectors only: random embeddings learn at the full rate", scale)
+        return 1.0
+    return float(scale)
+
+
 def _refuse_local_ddp_sweep(trainer) -> None:
     """Lightning starts DDP ranks by re-running this command line, which under -m re-runs the sweep."""
     from hydra.core.hydra_config import HydraConfig
@@ -157,6 +167,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         tokenizer_json=datamodule.tokenizer.to_json(),
         ema_decay=cfg.get("ema_decay"),
         adversarial_eps=cfg.get("adversarial_eps", 0.0),
+        embedding_lr_scale=embedding_lr_scale(cfg, pretrained is not None),
     )
 
     if module.model.subwords is not None:

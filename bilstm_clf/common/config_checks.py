@@ -169,6 +169,8 @@ def check_run_config(cfg: Any) -> None:
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 <= eps < float("inf"):
         raise ConfigError("adversarial_eps", eps, "must be a finite number >= 0")
     choice("scheduler_interval", cfg.get("scheduler_interval", "epoch"), SCHEDULER_INTERVALS)
+    # the pretrained table's learning rate over the optimizer's; 0 would be embeddings.freeze=true
+    fraction("embeddings.lr_scale", (cfg.get("embeddings") or {}).get("lr_scale", 1.0), high_open=False)
     weights = cfg.get("class_weights")
     expected = f"expected null, auto, {', '.join(CLASS_WEIGHT_RULES)} or a list of numbers"
     if isinstance(weights, str) and weights not in (*CLASS_WEIGHT_RULES, "auto"):

@@ -36,6 +36,7 @@ class SentenceClassifierModule(pl.LightningModule):
         tokenizer_json: str | None = None,
         ema_decay: float | None = None,
         adversarial_eps: float = 0.0,
+        embedding_lr_scale: float = 1.0,
     ):
         super().__init__()
         # Plain values only; the factories are code, not hyperparameters. logger=False: train.py
@@ -168,8 +169,21 @@ class SentenceClassifierModule(pl.LightningModule):
         self.test_metrics.reset()
         self._class_report("test")
 
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer over the model's weights (not the EMA copy). With ``embedding_lr_scale``
+        != 1 the embedding table is a second group at that fraction of the learning rate:
+        pretrained vectors move slowly while the LSTM and head learn at the full rate."""
+        scale = float(self.hparams.embedding_lr_scale)
+        if scale == 1.0:
+            return self.optimizer_factory(params=self.model.parameters())
+        table = self.model.embedding.weight
+        rest = [p for p in self.model.parameters() if p is not table]
+        optimizer = self.optimizer_factory(params=[{"params": rest}, {"params": [table]}])
+        optimizer.param_groups[1]["lr"] *= scale  # before any scheduler reads the groups' rates
+        return optimizer
+
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.model.parameters())  # not the EMA copy
+        optimizer = self.make_optimizer()
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)

@@ -56,7 +56,7 @@ def _check_weights(path, saved: dict[str, Any], expected: dict[str, Any]) -> Non
 def _check_optimizer(path, states: Any, module) -> None:
     if not isinstance(states, list) or len(states) != 1 or not isinstance(states[0], dict):
         raise DataError(path, "optimizer_states is not the state of one optimizer")
-    trial = module.optimizer_factory(params=list(module.model.parameters()))  # a throwaway copy
+    trial = module.make_optimizer()  # a throwaway copy, with the run's parameter groups
     groups = states[0].get("param_groups")
     if not isinstance(groups, list) or not groups or not all(isinstance(g, dict) for g in groups):
         raise DataError(path, "optimizer_states holds no parameter groups")

@@ -72,7 +72,7 @@ def test_trec_with_max_pooling_runs(tmp_path):
     assert json.loads((tmp_path / "r" / "labels.json").read_text()) == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 
 
-def test_pretrained_text_vectors_frozen_then_unfrozen(tiny_dataset, tmp_path):
+def test_pretrained_text_vectors_frozen_then_unfrozen_at_a_lower_rate(tiny_dataset, tmp_path):
     from tests.conftest import NEGATIVE, POSITIVE
 
     words = sorted({w for s in POSITIVE + NEGATIVE for w in s.split()})
@@ -82,7 +82,7 @@ def test_pretrained_text_vectors_frozen_then_unfrozen(tiny_dataset, tmp_path):
     result = run_cli(
         ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
          "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "embeddings=text_file",
-         f"embeddings.path={vectors}", "embeddings.freeze=true", "embeddings.unfreeze_at_epoch=1",
+         f"embeddings.path={vectors}", "embeddings.freeze=true", "embeddings.unfreeze_at_epoch=1", "embeddings.lr_scale=0.5",
          f"hydra.run.dir={run_dir}", *FAST],
         cwd=ROOT,
     )
@@ -95,6 +95,8 @@ def test_pretrained_text_vectors_frozen_then_unfrozen(tiny_dataset, tmp_path):
 
     state = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
     assert state["hyper_parameters"]["model_config"]["embedding_dim"] == 12  # taken from the vectors
+    rates = [group["lr"] for group in state["optimizer_states"][0]["param_groups"]]
+    assert rates[1] == pytest.approx(0.5 * rates[0])  # the table's group, at embeddings.lr_scale
 
 
 def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):

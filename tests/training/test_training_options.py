@@ -1,5 +1,7 @@
 """EMA weights, adversarial training and per-class reports in the LightningModule."""
 
+import functools
+
 import pytest
 import torch
 
@@ -90,3 +92,66 @@ def test_ema_with_subwords_copies_the_ngram_table():
     assert torch.equal(module.eval_model.subwords.ngrams, module.model.subwords.ngrams) and module.model.subwords.ngrams.any()
     b = batch()
     torch.testing.assert_close(module(b["input_ids"], b["lengths"]), module.model.eval()(b["input_ids"], b["lengths"]))
+
+
+def one_step(module):
+    module.log = lambda *args, **kwargs: None  # no trainer attached
+    optimizer = module.make_optimizer()
+    module.training_step(batch(), 0).backward()
+    optimizer.step()
+    return optimizer
+
+
+@pytest.mark.parametrize("factory", [functools.partial(torch.optim.Adam, lr=0.01), functools.partial(torch.optim.SGD, lr=0.5, momentum=0.9)])
+def test_embedding_lr_scale_moves_the_table_at_that_fraction_and_nothing_else(factory):
+    torch.manual_seed(0)
+    full = SentenceClassifierModule(CONFIG, ["a", "b", "c"], optimizer=factory)
+    slow = SentenceClassifierModule(CONFIG, ["a", "b", "c"], optimizer=factory, embedding_lr_scale=0.25)
+    slow.model.load_state_dict(full.model.state_dict())
+    start = {k: v.detach().clone() for k, v in full.model.state_dict().items()}
+    one_step(full)
+    optimizer = one_step(slow)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([factory.keywords["lr"], 0.25 * factory.keywords["lr"]])
+    moved = full.model.embedding.weight - start["embedding.weight"]
+    assert moved.abs().max() > 0
+    # Adam's first step and SGD's are linear in the rate: a quarter of the full step, row for row
+    torch.testing.assert_close(slow.model.embedding.weight - start["embedding.weight"], 0.25 * moved)
+    for name, weight in full.model.state_dict().items():
+        if name != "embedding.weight":
+            torch.testing.assert_close(slow.model.state_dict()[name], weight, msg=name)
+
+
+def test_a_plateau_keeps_the_ratio_and_resume_needs_the_same_groups(tmp_path):
+    from bilstm_clf.common.errors import DataError
+    from bilstm_clf.training.resume_checks import _check_optimizer
+
+    factory = functools.partial(torch.optim.Adam, lr=0.01)
+    slow = SentenceClassifierModule(CONFIG, ["a", "b", "c"], optimizer=factory, embedding_lr_scale=0.3)
+    optimizer = slow.make_optimizer()
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=0)
+    for score in (0.5, 0.4):
+        scheduler.step(score)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.005, 0.0015])
+    state = one_step(slow).state_dict()
+    _check_optimizer(tmp_path / "run.ckpt", [state], slow)  # the run's own groups: accepted
+    full = SentenceClassifierModule(CONFIG, ["a", "b", "c"], optimizer=factory)
+    with pytest.raises(DataError, match="does not fit"):
+        _check_optimizer(tmp_path / "run.ckpt", [state], full)
+
+
+def test_embedding_lr_scale_applies_to_pretrained_vectors_only_and_is_checked():
+    from omegaconf import OmegaConf
+
+    from bilstm_clf.common.config_checks import check_run_config
+    from bilstm_clf.common.errors import ConfigError
+    from bilstm_clf.train import embedding_lr_scale
+
+    cfg = OmegaConf.create({"seed": 1, "monitor": "val/f1_macro", "embeddings": {"lr_scale": 0.3}})
+    check_run_config(cfg)
+    assert embedding_lr_scale(cfg, pretrained=True) == 0.3
+    assert embedding_lr_scale(cfg, pretrained=False) == 1.0  # random rows learn at the full rate
+    assert embedding_lr_scale(OmegaConf.create({"embeddings": {}}), pretrained=True) == 1.0
+    for bad in (0, 1.5, -0.1, True, "slow"):
+        cfg.embeddings.lr_scale = bad
+        with pytest.raises(ConfigError, match=r"embeddings\.lr_scale"):
+            check_run_config(cfg)
