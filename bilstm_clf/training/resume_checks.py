@@ -63,6 +63,9 @@ def _check_optimizer(path, states: Any, module) -> None:
     lacking = sorted(set(trial.defaults) - set(groups[0]))
     if lacking:
         raise DataError(path, f"saved by another optimizer than {type(trial).__name__} (its state has no {', '.join(lacking)}); {SAME_SETTINGS}")
+    if len(groups) != len(trial.param_groups):  # the table is a group of its own unless embeddings.lr_scale=1
+        raise DataError(path, f"its optimizer has {len(groups)} parameter group(s) and this run's {len(trial.param_groups)}: "
+                              f"embeddings.lr_scale differs (1.0 makes one group, other values two); {SAME_SETTINGS}")
     try:
         trial.load_state_dict(states[0])
     except Exception as err:  # noqa: BLE001 - torch raises ValueError, KeyError or TypeError here
