@@ -178,7 +178,8 @@ class SentenceClassifierModule(pl.LightningModule):
             return self.optimizer_factory(params=self.model.parameters())
         table = self.model.embedding.weight
         rest = [p for p in self.model.parameters() if p is not table]
-        optimizer = self.optimizer_factory(params=[{"params": rest}, {"params": [table]}])
+        # named, so TensorBoard's learning-rate curves read lr-Adam/model and lr-Adam/embeddings
+        optimizer = self.optimizer_factory(params=[{"params": rest, "name": "model"}, {"params": [table], "name": "embeddings"}])
         optimizer.param_groups[1]["lr"] *= scale  # before any scheduler reads the groups' rates
         return optimizer
 

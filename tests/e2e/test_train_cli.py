@@ -97,6 +97,9 @@ def test_pretrained_text_vectors_frozen_then_unfrozen_at_a_lower_rate(tiny_datas
     assert state["hyper_parameters"]["model_config"]["embedding_dim"] == 12  # taken from the vectors
     rates = [group["lr"] for group in state["optimizer_states"][0]["param_groups"]]
     assert rates[1] == pytest.approx(0.5 * rates[0])  # the table's group, at embeddings.lr_scale
+    events = EventAccumulator(metrics["tensorboard_log_dir"], size_guidance={"scalars": 0})
+    events.Reload()
+    assert {"lr-Adam/model", "lr-Adam/embeddings"} <= set(events.Tags()["scalars"])
 
 
 def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):

@@ -112,6 +112,7 @@ def test_embedding_lr_scale_moves_the_table_at_that_fraction_and_nothing_else(fa
     one_step(full)
     optimizer = one_step(slow)
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([factory.keywords["lr"], 0.25 * factory.keywords["lr"]])
+    assert [g["name"] for g in optimizer.param_groups] == ["model", "embeddings"]  # TensorBoard's curve names
     moved = full.model.embedding.weight - start["embedding.weight"]
     assert moved.abs().max() > 0
     # Adam's first step and SGD's are linear in the rate: a quarter of the full step, row for row
