@@ -43,6 +43,13 @@ from bilstm_clf.serving.runtime import ROWS_PER_RUN, Classifier  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 
 
+def sst2_test_texts(data_dir: str | None) -> tuple[Path, list[str]]:
+    """The SST-2 folder (``data_dir``, else data/ or the mirror) and its test sentences."""
+    explicit = Path(data_dir) / "test.tsv" if data_dir else None
+    sst2 = find_benchmark_file(Path("sst2") / "test.tsv", ROOT, explicit, hint="pass --data-dir").parent
+    return sst2, [ex.text for ex in read_examples(sst2 / "test.tsv", format="tsv", text_field="sentence", label_field="label")]
+
+
 def random_source(sst2: Path, texts: list[str], args) -> ExportSource:
     if (sst2 / "train.tsv").is_file():
         texts = [ex.text for ex in read_examples(sst2 / "train.tsv", format="tsv", text_field="sentence", label_field="label")]
@@ -119,9 +126,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N test sentences (smoke tests)")
     args = parser.parse_args()
 
-    explicit = Path(args.data_dir) / "test.tsv" if args.data_dir else None
-    sst2 = find_benchmark_file(Path("sst2") / "test.tsv", ROOT, explicit, hint="pass --data-dir").parent
-    texts = [ex.text for ex in read_examples(sst2 / "test.tsv", format="tsv", text_field="sentence", label_field="label")]
+    sst2, texts = sst2_test_texts(args.data_dir)
     texts = texts[: args.limit] if args.limit else texts
     source = source_from_checkpoint(args.checkpoint) if args.checkpoint else random_source(sst2, texts, args)
     torch.set_num_threads(args.threads)

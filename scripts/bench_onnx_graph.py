@@ -31,19 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bilstm_clf.data.download import find_benchmark_file  # noqa: E402
-from bilstm_clf.data.readers import read_examples  # noqa: E402
 from bilstm_clf.exporting.bundle_writer import write_bundle  # noqa: E402
-from bilstm_clf.serving.runtime import Classifier  # noqa: E402
-from bench_inference import random_source  # noqa: E402
+from bilstm_clf.serving.runtime import Classifier, session_options  # noqa: E402
+from bench_inference import random_source, sst2_test_texts  # noqa: E402
 
 LSTM_SHAPES = [(350, 128, 2, 19), (8, 128, 2, 19), (350, 128, 2, 1), (8, 128, 2, 1)]  # E, H, directions, steps
 
 
 def _options(profile_prefix: Path | None = None) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    """The bundle runtime's own settings at one thread, profiling on top."""
+    options = session_options(threads=1)
     if profile_prefix is not None:
         options.enable_profiling = True
         options.profile_file_prefix = str(profile_prefix)
@@ -100,9 +97,7 @@ def main() -> None:
     args.num_layers, args.pooling, args.encoder = 1, "last", "padded"
     torch.set_num_threads(1)
 
-    explicit = Path(args.data_dir) / "test.tsv" if args.data_dir else None
-    sst2 = find_benchmark_file(Path("sst2") / "test.tsv", ROOT, explicit, hint="pass --data-dir").parent
-    texts = [ex.text for ex in read_examples(sst2 / "test.tsv", format="tsv", text_field="sentence", label_field="label")]
+    sst2, texts = sst2_test_texts(args.data_dir)
     texts = texts[:50] if args.quick else texts
     source = random_source(sst2, texts, args)
     print(f"random E{args.embedding_dim} H{args.hidden_size} biLSTM, {len(texts)} SST-2 test sentences one at a time, one thread; "

@@ -205,7 +205,7 @@ class Classifier:
             yield from self.predict(chunk)
 
 
-def _session(model: Path, threads: int | None, providers: Sequence[str] | None) -> ort.InferenceSession:
+def session_options(threads: int | None) -> ort.SessionOptions:
     """onnxruntime with every graph optimisation; with ``threads`` set, exactly that many intra-op
     threads, none spinning while idle (they would burn the cores a caller limited it to)."""
     options = ort.SessionOptions()
@@ -217,6 +217,11 @@ def _session(model: Path, threads: int | None, providers: Sequence[str] | None) 
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def _session(model: Path, threads: int | None, providers: Sequence[str] | None) -> ort.InferenceSession:
+    options = session_options(threads)
     try:
         return ort.InferenceSession(str(model), options, providers=list(providers) if providers else ["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - onnxruntime's own exception types
