@@ -22,7 +22,9 @@ Variants (one training step = forward, cross-entropy, backward, clip_grad_norm_ 
                      backward direction starts on padding: wrong for every shorter sentence);
 - ``raw-unfused``:   the raw loop with torch's default optimizer step (``optimizer.fused=null``;
                      the configs use ``fused: true``);
-- ``raw-bf16``:      the raw loop under bf16 autocast, as ``trainer.precision=bf16-mixed`` runs it.
+- ``raw-bf16``:      the raw loop under bf16 autocast, as ``trainer.precision=bf16-mixed`` runs it;
+- ``raw-torch-dropout``: the raw loop with torch's ``nn.Dropout`` (a CPU ``bernoulli_`` call per
+                     element) instead of the model's ``bilstm_clf.models.dropout.Dropout``.
 
 Variants run round-robin (a warm-up round first, not counted), so background load hits all
 equally; each figure is the median over rounds, each ratio the median of per-round ratios. Throughput counts real tokens, never padding.
@@ -53,7 +55,7 @@ from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
 from bench_train_variants import Bench, Clock, build_workload, compose_config  # noqa: E402
 
 SST2_TRAIN = Path("sst2") / "train.tsv"
-VARIANTS = ("lightning", "raw", "raw-packed", "naive", "naive-packed", "enc-padded", "enc-packed", "enc-inexact", "raw-unfused", "raw-bf16")
+VARIANTS = ("lightning", "raw", "raw-packed", "naive", "naive-packed", "enc-padded", "enc-packed", "enc-inexact", "raw-unfused", "raw-bf16", "raw-torch-dropout")
 
 
 def matmul_gflops(size: int, device: torch.device, repeats: int = 3) -> tuple[float, float]:
@@ -123,6 +125,7 @@ ROWS = {
     "enc-inexact": "encoder only, bucketed, plain nn.LSTM on padding (inexact, for reference)",
     "raw-unfused": "hand-written loop, bucketed, {enc}, unfused optimizer step (optimizer.fused=null)",
     "raw-bf16": "hand-written loop, bucketed, {enc}, bf16 autocast (trainer.precision=bf16-mixed)",
+    "raw-torch-dropout": "hand-written loop, bucketed, {enc}, torch's nn.Dropout (per-element bernoulli_)",
 }
 
 # (numerator, denominator, what it shows, target or None)
@@ -135,6 +138,7 @@ RATIOS = [
     ("enc-padded", "enc-inexact", "exact-padded / inexact padded nn.LSTM, encoder (the price of exactness)", None),
     ("raw", "raw-unfused", "fused optimizer step (default) / unfused (optimizer.fused=null)", None),
     ("raw-bf16", "raw", "bf16 autocast / fp32 (opt-in; MFU column is against the fp32 peak)", None),
+    ("raw", "raw-torch-dropout", "the model's dropout (64-bit draws cut into 15-bit uniforms) / torch's nn.Dropout", None),
 ]
 
 

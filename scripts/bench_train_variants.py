@@ -152,9 +152,13 @@ class Bench:
         model = BiLSTMClassifier(**(self.model_config | {"encoder": encoder or self.default_encoder}))
         return model.to(self.device).train()
 
-    def raw(self, batches, encoder: str | None = None, unfused: bool = False, autocast: bool = False) -> tuple[float, float]:
+    def raw(self, batches, encoder: str | None = None, unfused: bool = False, autocast: bool = False,
+            torch_dropout: bool = False) -> tuple[float, float]:
         """A hand-written training loop."""
         model = self.model(encoder)
+        if torch_dropout:  # torch's nn.Dropout (CPU bernoulli_) instead of bilstm_clf.models.dropout
+            model.embedding_dropout = torch.nn.Dropout(model.embedding_dropout.p)
+            model.output_dropout = torch.nn.Dropout(model.output_dropout.p)
         optimizer = self.optimizer_factory(params=model.parameters(), **({"fused": None} if unfused else {}))
         criterion = torch.nn.CrossEntropyLoss()
         clock = Clock(self.device)
@@ -255,4 +259,5 @@ class Bench:
             "enc-inexact": lambda: self.encoder_only(w.bucketed, "inexact"),
             "raw-unfused": lambda: self.raw(w.bucketed, unfused=True),
             "raw-bf16": lambda: self.raw(w.bucketed, autocast=True),
+            "raw-torch-dropout": lambda: self.raw(w.bucketed, torch_dropout=True),
         }[variant]()

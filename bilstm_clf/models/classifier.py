@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bilstm_clf.models.dropout import Dropout
 from bilstm_clf.models.lstm import build_encoder
 from bilstm_clf.models.pooling import build_pooling, valid_mask
 from bilstm_clf.models.subwords import SubwordEmbedding
@@ -56,7 +57,7 @@ class BiLSTMClassifier(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
         # 0: words only; else hashed character n-grams beside them (call set_vocabulary(itos))
         self.subwords = SubwordEmbedding(vocab_size, embedding_dim, subword_buckets) if subword_buckets else None
-        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.embedding_dropout = Dropout(embedding_dropout)
         self.encoder = build_encoder(
             encoder,
             input_size=embedding_dim,
@@ -67,7 +68,7 @@ class BiLSTMClassifier(nn.Module):
             forget_bias=forget_bias,
         )
         self.pooling = build_pooling(pooling, self.encoder, merge_mode=merge_mode, attention_size=attention_size)
-        self.output_dropout = nn.Dropout(output_dropout)
+        self.output_dropout = Dropout(output_dropout)
         self.head = nn.Linear(self.pooling.output_size, num_classes)
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
