@@ -51,12 +51,21 @@ def pos_weights(setting, counts, rows: int) -> list[float] | None:
     return weights
 
 
-def pretrained_embeddings(cfg: DictConfig, datamodule, seed: int):
-    """The [V, d] matrix for the vocabulary from ``cfg.embeddings`` and its coverage line, or None."""
+def embedding_source(cfg: DictConfig) -> dict | None:
+    """``cfg.embeddings`` with ``auto`` decided, or None for random embeddings."""
+    from bilstm_clf.data.embedding_config import resolved_source
+
+    return resolved_source(OmegaConf.to_container(cfg.get("embeddings") or OmegaConf.create({}), resolve=True))
+
+
+def pretrained_embeddings(source: dict | None, datamodule, seed: int):
+    """The [V, d] matrix for the vocabulary from the embedding source and its coverage line, or None."""
     from bilstm_clf.data.embedding_config import vectors_for_vocabulary
 
-    options = OmegaConf.to_container(cfg.get("embeddings") or OmegaConf.create({}), resolve=True)
-    found = vectors_for_vocabulary(options, datamodule.tokenizer.itos(), datamodule.token_counts(), seed)
+    if source is None:
+        return None
+    found = vectors_for_vocabulary(source, datamodule.tokenizer.itos(), datamodule.token_counts(), seed,
+                                   trained_words=datamodule.trained_words)
     if found is not None:
         log.info("%s", found[1])
     return found
@@ -138,11 +147,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = instantiate_checked(cfg.data, "data", seed=cfg.seed)
     datamodule.prepare_data()
+    from bilstm_clf.data.embedding_config import vector_vocabulary
+
+    source = embedding_source(cfg)
+    datamodule.add_vector_words(vector_vocabulary(source))
     datamodule.setup("fit")  # the model needs the vocabulary size and class count
 
-    pretrained = pretrained_embeddings(cfg, datamodule, cfg.seed)
+    pretrained = pretrained_embeddings(source, datamodule, cfg.seed)
     model_config = OmegaConf.to_container(cfg.model, resolve=True)
-    model_config.update(vocab_size=datamodule.vocab_size, num_classes=datamodule.num_classes, padding_idx=datamodule.pad_id)
+    model_config.update(vocab_size=datamodule.vocab_size, num_classes=datamodule.num_classes, padding_idx=datamodule.pad_id,
+                        frozen_words=datamodule.vocab_size - datamodule.trained_words)
     if pretrained is not None:
         model_config["embedding_dim"] = int(pretrained[0].shape[1])  # the vectors decide the size
     optimizer = instantiate_checked(cfg.optimizer, "optimizer")
@@ -180,7 +194,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         from bilstm_clf.training.callbacks import UnfreezeEmbeddings
 
         with torch.no_grad():
-            module.model.embedding.weight.copy_(torch.from_numpy(pretrained[0]))
+            vectors, trained = torch.from_numpy(pretrained[0]), module.model.trained_words
+            module.model.embedding.weight.copy_(vectors[:trained])
+            if module.model.frozen_vectors is not None:
+                module.model.frozen_vectors.copy_(vectors[trained:])
         if cfg.embeddings.get("freeze"):
             module.model.embedding.weight.requires_grad_(False)
             if cfg.embeddings.get("unfreeze_at_epoch") is not None:

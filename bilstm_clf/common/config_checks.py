@@ -171,6 +171,7 @@ def check_run_config(cfg: Any) -> None:
     choice("scheduler_interval", cfg.get("scheduler_interval", "epoch"), SCHEDULER_INTERVALS)
     # the pretrained table's learning rate over the optimizer's; 0 would be embeddings.freeze=true
     fraction("embeddings.lr_scale", (cfg.get("embeddings") or {}).get("lr_scale", 1.0), high_open=False)
+    non_negative_int("embeddings.vocab_from_vectors", (cfg.get("embeddings") or {}).get("vocab_from_vectors", 0))
     weights = cfg.get("class_weights")
     expected = f"expected null, auto, {', '.join(CLASS_WEIGHT_RULES)} or a list of numbers"
     if isinstance(weights, str) and weights not in (*CLASS_WEIGHT_RULES, "auto"):

@@ -4,6 +4,7 @@ cached by ``data.cache``), batched by length."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,14 @@ class TextClassificationDataModule(pl.LightningDataModule):
             log.info("materialising %s into %s", self.dataset, self.data_dir.parent)
             materialise(self.dataset, self.data_dir.parent, self.mirror_dir, files=missing)
 
+    def add_vector_words(self, words: Sequence[str]) -> None:
+        """Words to add after the training vocabulary, before ``setup``: the pretrained vectors'
+        words (``embeddings.vocab_from_vectors``), so a dev, test or user text's word that
+        training never showed keeps its pretrained vector instead of becoming ``<unk>``."""
+        if self.datasets:
+            raise RuntimeError("add_vector_words() must come before setup()")
+        self.tokenizer_options["added_words"] = list(words) or None
+
     # --- setup --------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -133,11 +142,13 @@ class TextClassificationDataModule(pl.LightningDataModule):
             self.datasets[split] = dataset.from_arrays(arrays.tokens, arrays.offsets, arrays.labels)
         for report in self.reports.values():
             log.info("read %s", report.summary())
+        added = self.tokenizer.vocab_size - self.trained_words
         log.info(
-            "%s: %s; vocabulary %d words; %d classes",
+            "%s: %s; vocabulary %d words%s; %d classes",
             self.name,
             ", ".join(f"{k} {len(v)}" for k, v in self.datasets.items()),
-            self.tokenizer.vocab_size,
+            self.trained_words,
+            f" from training + {added} from the vectors" if added else "",
             len(self.label_names),
         )
 
@@ -176,6 +187,12 @@ class TextClassificationDataModule(pl.LightningDataModule):
     def vocab_size(self) -> int:
         assert self.tokenizer is not None, "call setup() first"
         return self.tokenizer.vocab_size
+
+    @property
+    def trained_words(self) -> int:
+        """Ids below this are the training split's words; the rest came from ``add_vector_words``."""
+        assert self.prepared is not None, "call setup() first"
+        return self.prepared.trained_words or self.tokenizer.vocab_size
 
     @property
     def num_classes(self) -> int:

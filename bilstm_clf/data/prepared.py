@@ -76,8 +76,15 @@ def build(options: PrepareOptions, out: Path) -> None:
     counts = _train_word_counts(splits["train"], len(index.ids))
     vocabulary = ranked_vocabulary(index.words(), counts, min_freq=options.tokenizer_options["min_freq"],
                                    max_size=options.tokenizer_options["max_size"])
+    trained_words = len(vocabulary)
     tokenizer = Tokenizer.from_vocabulary(vocabulary, lowercase=options.tokenizer_options["lowercase"],
                                           style=options.tokenizer_options["style"], max_length=options.tokenizer_options["max_length"])
+    added = options.tokenizer_options.get("added_words")
+    if added:  # words the vectors know and training lacks, after the trained ones (frozen in the model)
+        present = set(vocabulary)
+        vocabulary = [*vocabulary, *(w for w in dict.fromkeys(tokenizer.own_words(added)) if w not in present)]
+        tokenizer = Tokenizer.from_vocabulary(vocabulary, lowercase=options.tokenizer_options["lowercase"],
+                                              style=options.tokenizer_options["style"], max_length=options.tokenizer_options["max_length"])
     for split, part in splits.items():
         _drop_tokenless(split, part, reports, options)
     if tokenizer.vocab_size <= 2:
@@ -85,7 +92,7 @@ def build(options: PrepareOptions, out: Path) -> None:
 
     final_ids = index.final_ids(vocabulary)
     max_length = options.tokenizer_options["max_length"]
-    manifest = {"format_version": FORMAT_VERSION, "file_labels": file_labels, "splits": {}, "reports": {}}
+    manifest = {"format_version": FORMAT_VERSION, "file_labels": file_labels, "trained_words": trained_words, "splits": {}, "reports": {}}
     for split, part in splits.items():
         manifest["splits"][split] = _write_split(out, split, part, final_ids, max_length, label_map, len(file_labels), options.multi_label,
                                                  token_counts_size=len(vocabulary) if split == "train" else None)

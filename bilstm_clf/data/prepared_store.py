@@ -50,6 +50,8 @@ class PreparedData:
     file_labels: list[str]
     token_counts: np.ndarray  # how often each vocabulary id occurs in the training split
     reports: dict[str, ReadReport]
+    # ids below this come from the training split; those above, from embeddings.vocab_from_vectors
+    trained_words: int | None = None
 
 
 @dataclass
@@ -119,7 +121,8 @@ def load(directory: Path, *, mmap: bool = True) -> PreparedData:
         tokenizer = Tokenizer.load(directory / "tokenizer.json")
         token_counts = np.load(directory / "train.token_counts.npy", allow_pickle=False)
         reports = {k: report_from_json(v) for k, v in manifest["reports"].items()}
-        return PreparedData(splits, tokenizer, list(manifest["file_labels"]), token_counts, reports)
+        trained_words = int(manifest.get("trained_words", tokenizer.vocab_size))
+        return PreparedData(splits, tokenizer, list(manifest["file_labels"]), token_counts, reports, trained_words)
     except IncompleteBuild:
         raise
     except (OSError, ValueError, KeyError, TypeError, EOFError) as err:  # a missing or cut file

@@ -107,6 +107,17 @@ class Tokenizer:
             tokenizer.enable_truncation(max_length)
         return cls(tokenizer)
 
+    def own_words(self, words: Iterable[str]) -> list[str]:
+        """Those of ``words`` this tokenizer reads back as themselves: one token, unchanged (a
+        vector for "u.s." is no use to a tokenizer that splits it into four)."""
+        normalize, split = self.hf.normalizer.normalize_str, self.hf.pre_tokenizer.pre_tokenize_str
+        kept = []
+        for word in words:
+            pieces = split(normalize(word))
+            if len(pieces) == 1 and pieces[0][0] == word and word not in SPECIALS:
+                kept.append(word)
+        return kept
+
     # --- encoding -------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
         return self.hf.encode(text).tokens

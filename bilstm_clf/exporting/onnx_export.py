@@ -33,8 +33,8 @@ INT8_VERIFY_TOLERANCE = 0.25
 
 
 def vocab_size_of(model) -> int:
-    """A classifier's embedding rows, or an ensemble's (``ProbabilityAverage.vocab_size``)."""
-    return getattr(model, "vocab_size", None) or model.embedding.num_embeddings
+    """The ids a classifier (or an ensemble, or a temperature-scaled one) embeds."""
+    return model.vocab_size
 
 
 ACTIVATIONS = ("softmax", "sigmoid")  # sigmoid: multi-label, one independent probability per label

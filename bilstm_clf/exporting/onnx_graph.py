@@ -82,7 +82,7 @@ def build_graph(model, activation: str = "softmax"):
     with torch.inference_mode():
         was_training = classifier.training
         classifier.eval()
-        ids = torch.arange(classifier.embedding.num_embeddings, device=classifier.embedding.weight.device)
+        ids = torch.arange(classifier.vocab_size, device=classifier.embedding.weight.device)
         vectors = classifier.embed(ids[None])[0].float().cpu().numpy()
         classifier.train(was_training)
     nodes.append(helper.make_node("Gather", [constant("word_vectors", vectors), "input_ids"], ["embedded"], axis=0))

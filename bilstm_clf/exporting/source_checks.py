@@ -33,7 +33,7 @@ def check_source(source, model) -> None:
         text = str(err).strip()
         raise DataError(where, f"its tokenizer JSON does not load: {text.splitlines()[0] if text else type(err).__name__}") from None
     top = max(tokenizer.hf.get_vocab().values(), default=0)
-    rows = model.embedding.num_embeddings
+    rows = model.vocab_size
     if top >= rows:
         raise DataError(where, f"its tokenizer maps a word to id {top}, but the model has {rows} embedding rows")
     for name, tensor in model.state_dict().items():

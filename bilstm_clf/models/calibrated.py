@@ -17,8 +17,8 @@ class TemperatureScaled(nn.Module):
         self.register_buffer("temperature", torch.tensor(float(temperature)))
 
     @property
-    def embedding(self) -> nn.Embedding:  # what the exporter and ensembles read the vocabulary size from
-        return self.classifier.embedding
+    def vocab_size(self) -> int:  # what the exporter and ensembles read the vocabulary size from
+        return self.classifier.vocab_size
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.classifier(input_ids, lengths) / self.temperature

@@ -19,7 +19,7 @@ class ProbabilityAverage(nn.Module):
 
     @property
     def vocab_size(self) -> int:
-        return self.members[0].embedding.num_embeddings
+        return self.members[0].vocab_size
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         probabilities = torch.stack([torch.softmax(m(input_ids, lengths), dim=-1) for m in self.members]).mean(0)

@@ -239,7 +239,7 @@ class TensorBoardReports(pl.Callback):
         words = tokenizer.itos()
         # ids follow frequency after the specials (<pad>, <unk>): the top N words are the next N ids
         first = len(SPECIALS)
-        last = min(len(words), first + self.projector_words)
+        last = min(embedding.num_embeddings, first + self.projector_words)  # trained rows (not frozen_words)
         if last <= first:
             return
         vectors = embedding.weight.detach()[first:last].float().cpu()

@@ -2,6 +2,7 @@
 whole-file path built (every row a Python object, HF's trainer, HF's encoding), for any corpus."""
 
 import numpy as np
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -66,3 +67,27 @@ def test_prepared_splits_are_the_previous_paths(tmp_path_factory, train, dev, te
     for split, rows in expected.items():
         dataset = dm.datasets[split]
         assert [(dataset[i][0].tolist(), dataset[i][1]) for i in range(len(dataset))] == rows, split
+
+
+def test_vector_words_follow_the_training_vocabulary_and_reach_every_split(tmp_path):
+    write(tmp_path / "train.tsv", "sentence\tlabel\ngood film\ta\nbad film\tb\n")
+    write(tmp_path / "dev.tsv", "sentence\tlabel\nsplendid film\ta\n")
+    write(tmp_path / "test.tsv", "sentence\tlabel\ndreadful u.s. film\tb\n")
+
+    def setup(words, cache_dir):
+        dm = TextClassificationDataModule(data_dir=str(tmp_path), train_file="train.tsv", val_file="dev.tsv", test_file="test.tsv",
+                                          text_field="sentence", cache_dir=str(cache_dir))
+        dm.add_vector_words(words)
+        dm.setup("fit")
+        return dm
+
+    plain = setup([], tmp_path / "cache")
+    dm = setup(["film", "splendid", "u.s.", "dreadful", "splendid"], tmp_path / "cache")  # same cache dir: another key
+    assert plain.tokenizer.itos() == ["<pad>", "<unk>", "film", "bad", "good"] and plain.trained_words == 5
+    assert dm.tokenizer.itos() == [*plain.tokenizer.itos(), "splendid", "dreadful"]  # known or split words are not added again
+    assert dm.trained_words == 5 and dm.vocab_size == 7
+    assert dm.datasets["val"][0][0].tolist() == [5, 2]
+    assert dm.datasets["test"][0][0].tolist() == [6, 1, 1, 1, 1, 2]  # "u.s." is four tokens, none of them known
+    assert dm.token_counts().tolist() == [0, 0, 2, 1, 1, 0, 0]
+    with pytest.raises(RuntimeError, match="before setup"):
+        dm.add_vector_words(["late"])

@@ -57,3 +57,8 @@ def test_batch_encoding_is_text_by_text_encoding(texts):
     for style in ("basic_english", "whitespace"):
         enc = Tokenizer.build(["a b c , . ' ! é x ab ba"], style=style, max_length=5)
         assert enc.encode_batch(texts) == [enc.encode(t) for t in texts]
+
+
+def test_own_words_are_the_words_read_back_as_themselves():
+    tok = Tokenizer.build(["a b"])
+    assert tok.own_words(["splendid", "u.s.", "Paris", "don't", "<unk>", "state-of-the-art", "42"]) == ["splendid", "state-of-the-art", "42"]

@@ -135,3 +135,24 @@ def test_auto_with_both_packages_installed_gives_glove_and_spacy_components():
     assert matrix[2:, 50:].std() == pytest.approx(0.65, rel=0.05)  # the spaCy part, rescaled
     if dims:  # and reduced: 4 words have at most 3 non-zero components
         assert np.abs(matrix[:, 53:]).max() < 1e-4
+
+
+def test_vector_vocabulary_is_the_first_parts_words_in_file_order(tmp_path, caplog):
+    a = tmp_path / "a.txt"
+    a.write_text("3 2\nthe 1 1\nsplendid 2 2\nu.s. 3 3\n")  # word2vec header, then most frequent first
+    b = text_vectors(tmp_path, "b.txt", {"zebra": [1, 1, 1]})
+    concat = {"source": "concat", "parts": [{"source": "text", "path": str(a)}, {"source": "text", "path": b}], "vocab_from_vectors": 2}
+    assert embedding_config.vector_vocabulary(concat) == ["the", "splendid"]
+    assert embedding_config.vector_vocabulary({**concat, "vocab_from_vectors": 0}) == []
+    assert embedding_config.vector_vocabulary(None) == []  # random embeddings: no vectors to add
+    with caplog.at_level(logging.INFO):
+        assert embedding_config.vector_vocabulary({"source": "spacy", "model": "x", "vocab_from_vectors": 5}) == []
+    assert "spacy vectors have no frequency order, so none are added" in caplog.text
+
+
+def test_coverage_counts_the_training_vocabulary_only(tmp_path):
+    path = text_vectors(tmp_path, "v.txt", {"good": [1, 1], "extra": [2, 2]})
+    matrix, coverage = vectors_for_vocabulary({"source": "text", "path": path}, [*ITOS, "extra"], np.append(COUNTS, 0), seed=0,
+                                              trained_words=len(ITOS))
+    np.testing.assert_array_equal(matrix[-1], [2, 2])
+    assert coverage.startswith("pretrained vectors cover 1 of 4 vocabulary words")

@@ -76,14 +76,16 @@ def test_pretrained_text_vectors_frozen_then_unfrozen_at_a_lower_rate(tiny_datas
     from tests.conftest import NEGATIVE, POSITIVE
 
     words = sorted({w for s in POSITIVE + NEGATIVE for w in s.split()})
+    unseen = ["splendid", "dreadful"]  # in the vectors, not in the training data: added, kept fixed
     vectors = tmp_path / "vectors.txt"
-    vectors.write_text("".join(f"{w} {' '.join(str((i * 7 + j) % 5 - 2) for j in range(12))}\n" for i, w in enumerate(words[:-3])))
+    vector = lambda i: [(i * 7 + j) % 5 - 2 for j in range(12)]
+    vectors.write_text("".join(f"{w} {' '.join(map(str, vector(i)))}\n" for i, w in enumerate(words[:-3] + unseen)))
     run_dir = tmp_path / "run"
     result = run_cli(
         ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
          "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "embeddings=text_file",
          f"embeddings.path={vectors}", "embeddings.freeze=true", "embeddings.unfreeze_at_epoch=1", "embeddings.lr_scale=0.5",
-         f"hydra.run.dir={run_dir}", *FAST],
+         "embeddings.vocab_from_vectors=1000", f"hydra.run.dir={run_dir}", *FAST],
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -95,6 +97,11 @@ def test_pretrained_text_vectors_frozen_then_unfrozen_at_a_lower_rate(tiny_datas
 
     state = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
     assert state["hyper_parameters"]["model_config"]["embedding_dim"] == 12  # taken from the vectors
+    assert state["hyper_parameters"]["model_config"]["frozen_words"] == 2
+    fixed = torch.tensor([vector(i) for i in range(len(words) - 3, len(words) - 1)], dtype=torch.float32)
+    torch.testing.assert_close(state["state_dict"]["model.frozen_vectors"], fixed)  # unchanged by training
+    bundle_vocab = json.loads((run_dir / "bundle" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert [bundle_vocab[w] for w in unseen] == [n + 2, n + 3]
     rates = [group["lr"] for group in state["optimizer_states"][0]["param_groups"]]
     assert rates[1] == pytest.approx(0.5 * rates[0])  # the table's group, at embeddings.lr_scale
     events = EventAccumulator(metrics["tensorboard_log_dir"], size_guidance={"scalars": 0})

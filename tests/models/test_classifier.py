@@ -252,3 +252,43 @@ def test_subword_vectors_join_the_word_vectors_and_keep_padding_invariance():
         assert torch.all(model.subwords(ids)[ids == 0] == 0) and torch.all(model.subwords(torch.tensor([[1]])) == 0)
         wide_ids = torch.cat([ids, torch.zeros(2, 4, dtype=torch.long)], 1)
         torch.testing.assert_close(model(wide_ids, lengths), model(ids, lengths))
+
+
+def test_frozen_words_keep_their_vectors_and_stay_out_of_the_optimiser():
+    """``frozen_words``: the last ids read a fixed buffer (embeddings.vocab_from_vectors), never the
+    trained table; no parameter holds their rows, so no optimiser step can move them."""
+    model = make_model(frozen_words=10).train()
+    assert model.vocab_size == VOCAB and model.embedding.num_embeddings == VOCAB - 10
+    torch.manual_seed(1)
+    model.frozen_vectors.copy_(torch.randn(10, 8))
+    before = model.frozen_vectors.clone()
+    ids = torch.tensor([[2, VOCAB - 10, VOCAB - 1, 0]])
+    embedded = model.word_vectors(ids)[0]
+    torch.testing.assert_close(embedded[1], before[0])
+    torch.testing.assert_close(embedded[2], before[9])
+    torch.testing.assert_close(embedded[0], model.embedding.weight[2])
+    assert torch.all(embedded[3] == 0)  # padding
+    assert all(p.numel() != before.numel() or p is not model.frozen_vectors for p in model.parameters())
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(ids, torch.tensor([3])).sum().backward()
+    assert model.embedding.weight.grad[1].abs().sum() == 0  # a frozen id is not <unk> in disguise
+    optimizer.step()
+    torch.testing.assert_close(model.frozen_vectors, before)
+    assert "frozen_vectors" in model.state_dict()
+    assert "frozen_vectors" not in make_model().state_dict()
+
+
+@given(target=st.lists(st.integers(2, VOCAB - 1), min_size=1, max_size=10), extra_padding=st.integers(0, 3))
+def test_frozen_words_keep_padding_invariance(target, extra_padding):
+    model = make_model(frozen_words=20)
+    with torch.no_grad():
+        model.frozen_vectors.normal_()
+        alone = model(*pad([target]))[0]
+        ids, lengths = pad([target, [2, 3, VOCAB - 1] * 4])
+        ids = torch.cat([ids, torch.zeros(2, extra_padding, dtype=torch.int64)], dim=1)
+        torch.testing.assert_close(model(ids, lengths)[0], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_frozen_words_cannot_eat_the_specials():
+    with pytest.raises(ValueError, match=re.escape("frozen_words=49: must be an integer in [0, vocab_size - 2 = 48]")):
+        make_model(frozen_words=49)

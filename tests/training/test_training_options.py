@@ -156,3 +156,17 @@ def test_embedding_lr_scale_applies_to_pretrained_vectors_only_and_is_checked():
         cfg.embeddings.lr_scale = bad
         with pytest.raises(ConfigError, match=r"embeddings\.lr_scale"):
             check_run_config(cfg)
+
+
+def test_vocab_from_vectors_is_checked():
+    from omegaconf import OmegaConf
+
+    from bilstm_clf.common.config_checks import check_run_config
+    from bilstm_clf.common.errors import ConfigError
+
+    cfg = OmegaConf.create({"seed": 1, "monitor": "val/f1_macro", "embeddings": {"vocab_from_vectors": 50000}})
+    check_run_config(cfg)
+    for bad in (-1, 2.5, True, "all"):
+        cfg.embeddings.vocab_from_vectors = bad
+        with pytest.raises(ConfigError, match=r"embeddings\.vocab_from_vectors"):
+            check_run_config(cfg)
