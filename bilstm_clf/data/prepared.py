@@ -87,7 +87,7 @@ def build(options: PrepareOptions, out: Path) -> None:
                                               style=options.tokenizer_options["style"], max_length=options.tokenizer_options["max_length"])
     for split, part in splits.items():
         _drop_tokenless(split, part, reports, options)
-    if tokenizer.vocab_size <= 2:
+    if trained_words <= 2:  # the vectors' words alone teach nothing
         _refuse_empty_vocabulary(options)
 
     final_ids = index.final_ids(vocabulary)

@@ -91,3 +91,12 @@ def test_vector_words_follow_the_training_vocabulary_and_reach_every_split(tmp_p
     assert dm.token_counts().tolist() == [0, 0, 2, 1, 1, 0, 0]
     with pytest.raises(RuntimeError, match="before setup"):
         dm.add_vector_words(["late"])
+
+
+def test_vector_words_do_not_hide_an_empty_training_vocabulary(tmp_path):
+    write(tmp_path / "train.tsv", "sentence\tlabel\n" + "good film\ta\nbad film\tb\n" * 10)
+    dm = TextClassificationDataModule(data_dir=str(tmp_path), train_file="train.tsv", val_file=None, test_file=None,
+                                      text_field="sentence", min_freq=100)
+    dm.add_vector_words(["good", "film", "splendid"])
+    with pytest.raises(Exception, match="min_freq=100"):
+        dm.setup("fit")
