@@ -37,12 +37,18 @@ def check_resume(path: str, module) -> dict[str, Any]:
     return checkpoint
 
 
+FROZEN_KEY = "model.frozen_vectors"
+
+
 def _check_weights(path, saved: dict[str, Any], expected: dict[str, Any]) -> None:
     absent = [k for k in expected if k not in saved]
     extra = [k for k in saved if k not in expected]
     if absent or extra:
         which = f"lacks {absent[0]}" if absent else f"has {extra[0]}, which this model has not"
         more = len(absent) + len(extra) - 1
+        if FROZEN_KEY in absent + extra:  # the vectors' added words (bilstm_clf.models.classifier)
+            which += (": embeddings.vocab_from_vectors differs (a run from before its default was 30000 resumes with "
+                      "embeddings.vocab_from_vectors=0)")
         raise DataError(path, f"written for another model: it {which}{f' (and {more} more differences)' if more else ''}; {SAME_SETTINGS}")
     for key, want in expected.items():
         got = saved[key]

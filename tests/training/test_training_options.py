@@ -170,3 +170,13 @@ def test_vocab_from_vectors_is_checked():
         cfg.embeddings.vocab_from_vectors = bad
         with pytest.raises(ConfigError, match=r"embeddings\.vocab_from_vectors"):
             check_run_config(cfg)
+
+
+def test_resume_names_vocab_from_vectors_when_only_one_side_has_the_vectors_words(tmp_path):
+    from bilstm_clf.common.errors import DataError
+    from bilstm_clf.training.resume_checks import _check_weights
+
+    before = SentenceClassifierModule(CONFIG, ["a", "b", "c"])
+    now = SentenceClassifierModule({**CONFIG, "frozen_words": 3}, ["a", "b", "c"])
+    with pytest.raises(DataError, match=r"lacks model\.frozen_vectors: embeddings\.vocab_from_vectors differs .* embeddings\.vocab_from_vectors=0\)"):
+        _check_weights(tmp_path / "old.ckpt", before.state_dict(), now.state_dict())
