@@ -39,7 +39,9 @@ def command(dataset, run_dir, *extra):
         "-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={dataset}", "data.train_file=train.tsv",
         "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "data.batch_size=4", "data.num_workers=1",
         "trainer.max_epochs=3", "trainer.deterministic=true", "optimizer.lr=0.01", "model.embedding_dim=16",
-        "model.hidden_size=16", "scheduler.mode=min", "scheduler.patience=0", "callbacks.progress_bar.refresh_rate=0",
+        "model.hidden_size=16", "scheduler.mode=min", "scheduler.patience=0",
+        "+scheduler.threshold=1.0",  # min, by 100%: no epoch after the first improves, so the LR halves each epoch
+        "callbacks.progress_bar.refresh_rate=0",
         "callbacks.last_checkpoint.every_n_train_steps=5", f"hydra.run.dir={run_dir}", *extra,
     ]
 
