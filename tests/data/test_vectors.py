@@ -97,3 +97,16 @@ def test_embedding_matrix_with_dims_has_that_width():
     matrix, _ = embedding_matrix(ITOS, vectors, dims=2)
     assert matrix.shape == (len(ITOS), 2)
     assert not matrix[0].any()  # <pad> stays zero
+
+
+def test_ranked_words_read_only_the_head_of_a_parquet_list_across_row_groups(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from bilstm_clf.data.vectors import ranked_words
+
+    words = ["the", "of", "film", "good", "bad"]
+    path = tmp_path / "words.parquet"
+    pq.write_table(pa.table({"index": words}), path, row_group_size=2)
+    assert ranked_words("npy", 3, words=str(path)) == ["the", "of", "film"]
+    assert ranked_words("npy", 99, words=str(path)) == words
+    assert ranked_words("npy", 0, words=str(path)) == []
