@@ -20,17 +20,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_accuracy import macro_f1  # noqa: E402
 from bench_ensemble import read_test  # noqa: E402
 
 from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.data.tokenizer import UNK, Tokenizer  # noqa: E402
 from bilstm_clf.data.vectors import ranked_words  # noqa: E402
 from bilstm_clf.exporting.checkpoints import build_model, resolve_checkpoint, source_from_checkpoint  # noqa: E402
-
-
-def macro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
-    f1s = [2 * np.sum((predicted == c) & (gold == c)) / max(np.sum(predicted == c) + np.sum(gold == c), 1) for c in np.unique(gold)]
-    return float(np.mean(f1s))
 
 
 def score(model, ids: list[list[int]], gold: np.ndarray, last_id: int, unk: int) -> tuple[float, float]:

@@ -9,6 +9,7 @@ and publishes the directory. No torch here.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections import defaultdict
@@ -77,14 +78,14 @@ def build(options: PrepareOptions, out: Path) -> None:
     vocabulary = ranked_vocabulary(index.words(), counts, min_freq=options.tokenizer_options["min_freq"],
                                    max_size=options.tokenizer_options["max_size"])
     trained_words = len(vocabulary)
-    tokenizer = Tokenizer.from_vocabulary(vocabulary, lowercase=options.tokenizer_options["lowercase"],
-                                          style=options.tokenizer_options["style"], max_length=options.tokenizer_options["max_length"])
+    tokenizer_of = functools.partial(Tokenizer.from_vocabulary, lowercase=options.tokenizer_options["lowercase"],
+                                     style=options.tokenizer_options["style"], max_length=options.tokenizer_options["max_length"])
+    tokenizer = tokenizer_of(vocabulary)
     added = options.tokenizer_options.get("added_words")
     if added:  # words the vectors know and training lacks, after the trained ones (frozen in the model)
         present = set(vocabulary)
         vocabulary = [*vocabulary, *(w for w in dict.fromkeys(tokenizer.own_words(added)) if w not in present)]
-        tokenizer = Tokenizer.from_vocabulary(vocabulary, lowercase=options.tokenizer_options["lowercase"],
-                                              style=options.tokenizer_options["style"], max_length=options.tokenizer_options["max_length"])
+        tokenizer = tokenizer_of(vocabulary)
     for split, part in splits.items():
         _drop_tokenless(split, part, reports, options)
     if trained_words <= 2:  # the vectors' words alone teach nothing
