@@ -7,7 +7,9 @@ Training never sees the added words (they are not in the training split), so one
 scored with the added words cut back to the vectors' top N, N = 0 reading every word training
 never showed as ``<unk>``: the same weights, only the vocabulary differs. The runs must have been
 trained with ``vocab_from_vectors`` at least the largest cut; ``--ranked-by`` names the source
-whose word order decided the added words (the first part of ``embeddings=auto``: GloVe).
+whose word order decided the added words (the first part of ``embeddings=auto``: GloVe). The last
+line says how many of the file's texts and tokens hold words training never showed, and how many of
+those tokens the first run's added words cover.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"$ python scripts/bench_unseen_words.py {' '.join(sys.argv[1:])}")
     print("| run | added words | " + " | ".join(f"top {c}" if c else "<unk> (0)" for c in cuts) + " |")
     print("|---|---:|" + "---|" * len(cuts))
-    table = []
+    table, unseen = [], ""
     for run in args.runs:
         source = source_from_checkpoint(resolve_checkpoint(run))
         model = build_model(source).eval()
@@ -74,9 +76,17 @@ def main(argv: list[str] | None = None) -> None:
         ranks = [rank.get(w, len(rank)) for w in itos[trained:]]
         row = [score(model, ids, gold, trained + sum(r < cut for r in ranks), tokenizer.hf.token_to_id(UNK)) for cut in cuts]
         table.append(row)
+        if not unseen:  # the file's words that training never showed, through the first run's vocabulary
+            unk = tokenizer.hf.token_to_id(UNK)
+            new = [[i for i in row if i >= trained or i == unk] for row in ids]
+            tokens, new_tokens = sum(map(len, ids)), sum(map(len, new))
+            unseen = (f"{args.test.name}: {100 * sum(map(bool, new)) / len(ids):.1f}% of the texts hold a word training never "
+                      f"showed ({100 * new_tokens / max(tokens, 1):.1f}% of tokens); {run.name}'s added words cover "
+                      f"{100 * sum(i >= trained for row in new for i in row) / max(new_tokens, 1):.1f}% of those tokens")
         print(f"| {run.name} | {len(itos) - trained} | " + " | ".join(f"{100 * a:.2f} / {100 * f:.2f}" for a, f in row) + " |")
     mean = np.mean(np.array(table), axis=0)
     print(f"| mean of {len(table)} | | " + " | ".join(f"**{100 * a:.2f} / {100 * f:.2f}**" for a, f in mean) + " |")
+    print(unseen)
 
 
 if __name__ == "__main__":

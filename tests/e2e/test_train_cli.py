@@ -106,6 +106,7 @@ def test_pretrained_text_vectors_frozen_then_unfrozen_at_a_lower_rate(tiny_datas
                      "--ranked-by", str(vectors), str(run_dir)], cwd=ROOT)
     assert bench.returncode == 0, bench.stderr[-2000:]
     assert "| run | 2 |" in bench.stdout and "| mean of 1 |" in bench.stdout  # the run dir "run": 2 added words
+    assert "dev.tsv: 0.0% of the texts hold a word training never showed (0.0% of tokens)" in bench.stdout
     rates = [group["lr"] for group in state["optimizer_states"][0]["param_groups"]]
     assert rates[1] == pytest.approx(0.5 * rates[0])  # the table's group, at embeddings.lr_scale
     events = EventAccumulator(metrics["tensorboard_log_dir"], size_guidance={"scalars": 0})
