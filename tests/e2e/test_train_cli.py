@@ -138,3 +138,15 @@ def test_training_without_a_logger(tiny_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["tensorboard_log_dir"] is None and 0.0 <= metrics["test/acc"] <= 1.0
+
+
+def test_a_bf16_run_leaves_no_lightning_noise_on_stderr(tiny_dataset, tmp_path):
+    """precision=auto picks bf16 on CPUs with AVX512-BF16; forced here so every machine checks it."""
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "embeddings=none", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv",
+         "data.val_file=dev.tsv", "data.test_file=test.tsv", "data.text_field=sentence", "trainer.precision=bf16-mixed",
+         "logger=none", f"hydra.run.dir={tmp_path / 'run'}", *FAST],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "model summary" not in result.stderr and "Warning" not in result.stderr, result.stderr[-3000:]
