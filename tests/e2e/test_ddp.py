@@ -38,6 +38,8 @@ def test_ddp_on_two_cpu_processes_shards_batches_and_reduces_metrics(tiny_datase
          "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
          "data.test_file=test.tsv", "data.text_field=sentence", "data.batch_size=4", f"hydra.run.dir={run_dir}",
          f"data.cache_dir={tmp_path / 'cache'}",
+         # fp32: the metrics are compared with an fp32 pass below (auto is bf16 on CPUs with AVX512-BF16)
+         "trainer.precision=32-true",
          "+callbacks.record._target_=tests.helpers.RecordBatches", f"+callbacks.record.directory={record}", *TINY],
         cwd=ROOT,
     )
