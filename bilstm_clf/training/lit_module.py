@@ -10,7 +10,7 @@ import torch
 from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from bilstm_clf.models import BiLSTMClassifier
@@ -66,6 +66,8 @@ class SentenceClassifierModule(pl.LightningModule):
                 "f1_macro": MulticlassF1Score(num_classes, average="macro", validate_args=False),
             }
         )
+        # nan_strategy=disable: no NaN check, which would read the value on the host every batch
+        self.eval_loss = nn.ModuleDict({s: MeanMetric(nan_strategy="disable") for s in ("val", "test")})
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
@@ -87,11 +89,17 @@ class SentenceClassifierModule(pl.LightningModule):
         return self.eval_model(input_ids, lengths)
 
     def _log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
-        on_step = stage == "train"
-        # sync_dist: under DDP the epoch loss is the mean over ranks (a no-op with one process).
-        # Not in the progress bar while training: Lightning turns progress-bar values into Python
-        # numbers (.item(), a device sync) on every step, whatever the bar's refresh rate.
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=not on_step, batch_size=batch_size, sync_dist=True)
+        if stage == "train":
+            # sync_dist: under DDP the epoch loss is the mean over ranks (a no-op with one process).
+            # Not in the progress bar: Lightning turns progress-bar values into Python numbers
+            # (.item(), a device sync) on every step, whatever the bar's refresh rate.
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=False, batch_size=batch_size, sync_dist=True)
+            return
+        # dev and test: the mean over every example, across DDP ranks too (a mean of the ranks' means
+        # is not one when their shards differ in size)
+        mean = self.eval_loss[stage]
+        mean.update(loss.detach(), batch_size)
+        self.log(f"{stage}/loss", mean, on_step=False, on_epoch=True, prog_bar=True)
 
     def _eval_step(self, batch, metrics: MetricCollection, stage: str) -> dict[str, torch.Tensor]:
         logits = self(batch["input_ids"], batch["lengths"])
