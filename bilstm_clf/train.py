@@ -227,6 +227,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
     best_score = checkpoint.best_model_score if checkpoint is not None else None
+    # checkpoint averaging (final_weights); multi-label keeps the best: its thresholds fit its weights
+    final_weights = "best" if multi_label or checkpoint is None else cfg.get("final_weights", "average")
+    averaged_from: list[str] = []
+    if final_weights != "best":
+        from bilstm_clf.training.callbacks import LastCheckpoint
+        from bilstm_clf.training.checkpoint_average import final_checkpoint
+
+        last = next((c.path for c in callbacks if isinstance(c, LastCheckpoint)), None)
+        if trainer.is_global_zero:
+            best_path, averaged_from = final_checkpoint(final_weights, best_path, list(checkpoint.best_k_models), last,
+                                                        Path(checkpoint.dirpath or output_dir))
+        best_path, averaged_from = trainer.strategy.broadcast((best_path, averaged_from))  # DDP: every rank tests rank 0's file
     # val metrics of the weights that are tested, for the hparams table; loggers off, so the val
     # curves get no extra point
     attached, trainer.loggers = trainer.loggers, []
@@ -257,6 +269,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "task": "multi_label" if multi_label else "single_label",
         f"best/{cfg.monitor}": float(best_score) if best_score is not None else None,
         "best_checkpoint": best_path,
+        "final_weights": final_weights,
+        "averaged_from": averaged_from,
         "epochs_trained": trainer.current_epoch,
         "tensorboard_log_dir": next((lg.log_dir for lg in trainer.loggers if hasattr(lg, "log_dir")), None),
         "run_dir": str(output_dir),

@@ -20,6 +20,8 @@ from bilstm_clf.common.errors import ConfigError, UserError
 MONITORS = ("val/acc", "val/f1_macro")
 MULTI_LABEL_MONITORS = ("val/f1_macro", "val/f1_micro", "val/subset_acc")  # data.multi_label=true
 CALIBRATIONS = ("temperature", "none")
+# the weights validated, tested and exported after training (bilstm_clf.training.checkpoint_average)
+FINAL_WEIGHTS = ("average", "average_top_k", "best")
 SCHEDULER_INTERVALS = ("epoch", "step")
 # class_weights rules: the power of n / (C · count_c) each class's loss is weighted by
 CLASS_WEIGHT_RULES = {"balanced": 1.0, "sqrt_balanced": 0.5}
@@ -304,8 +306,9 @@ def _rejected(group: str, factory, err: Exception) -> UserError:
 
 
 def check_task_config(cfg: Any, multi_label: bool) -> None:
-    """calibration, and the multi-label keys thresholds and pos_weight."""
+    """calibration, final_weights, and the multi-label keys thresholds and pos_weight."""
     choice("calibration", cfg.get("calibration", "temperature"), CALIBRATIONS)
+    choice("final_weights", cfg.get("final_weights", "average"), FINAL_WEIGHTS)
     thresholds = cfg.get("thresholds", "per_label")
     if thresholds not in ("per_label", "global") and not (
         isinstance(thresholds, (int, float)) and not isinstance(thresholds, bool) and 0 < thresholds <= 1

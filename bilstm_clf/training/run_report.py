@@ -55,6 +55,9 @@ def print_summary(metrics: dict[str, Any], monitor: str, data_report: Sequence[s
         f"  run dir:     {metrics['run_dir']}",
         f"  checkpoint:  {metrics['best_checkpoint']}",
     ]
+    if metrics.get("averaged_from"):  # final_weights=average*: what was tested is not the best epoch alone
+        lines.append(f"  weights:     the mean of {', '.join(metrics['averaged_from'])} (final_weights={metrics.get('final_weights')}); "
+                     f"{monitor} {pct(monitor)}")
     if metrics.get("tensorboard_log_dir"):
         lines.append(f"  tensorboard: {tensorboard_command(metrics['tensorboard_log_dir'], log_root)}")
     per_class = metrics.get("per_class") or {}
