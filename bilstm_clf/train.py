@@ -303,8 +303,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def hydra_main(cfg: DictConfig) -> float | None:
     with one_line_user_errors(), errors_into_run_log():
         metrics = train(cfg)
-    # Returned for Hydra sweepers (Optuna) to optimise.
-    return metrics.get(f"best/{cfg.monitor}")
+    # Returned for Hydra sweepers (Optuna) to optimise: the dev score of the weights that were
+    # tested and exported (with final_weights=average, the mean's, not the best epoch's).
+    return metrics.get(cfg.monitor, metrics.get(f"best/{cfg.monitor}"))
 
 
 def main() -> float | None:

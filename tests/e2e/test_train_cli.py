@@ -124,7 +124,11 @@ def test_optuna_search_runs_trials_and_reports_best(tiny_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (results,) = tmp_path.glob("multiruns/custom/*/optimization_results.yaml")
     assert "best_params:" in results.read_text() and "model.pooling" in results.read_text()
-    assert len(list(tmp_path.glob("multiruns/custom/*/*/metrics.json"))) == 2
+    trials = [json.loads(p.read_text()) for p in tmp_path.glob("multiruns/custom/*/*/metrics.json")]
+    assert len(trials) == 2
+    # the objective is the dev score of the weights each trial tested and exported
+    best_value = float(next(line for line in results.read_text().splitlines() if line.startswith("best_value:")).split(":", 1)[1])
+    assert best_value == pytest.approx(max(t["val/f1_macro"] for t in trials))
 
 
 def test_training_without_a_logger(tiny_dataset, tmp_path):
