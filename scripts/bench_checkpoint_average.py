@@ -20,11 +20,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import macro_f1  # noqa: E402
 from bench_ensemble import read_test  # noqa: E402
+from bench_unseen_words import predict  # noqa: E402
 
 from bilstm_clf.common.errors import exit_on_user_error  # noqa: E402
 from bilstm_clf.data.tokenizer import Tokenizer  # noqa: E402
@@ -40,18 +40,8 @@ def averaged(sources: list[ExportSource]) -> ExportSource:
     return dataclasses.replace(sources[0], state_dict=state, calibration=None)  # a temperature never moves the argmax
 
 
-def predict(source: ExportSource, texts: list[str]) -> np.ndarray:
-    model, tokenizer = build_model(source), Tokenizer.from_json(source.tokenizer_json)
-    ids, predicted = tokenizer.encode_batch(texts), []
-    with torch.inference_mode():
-        for start in range(0, len(ids), 256):
-            chunk = ids[start : start + 256]
-            lengths = torch.tensor([max(len(row), 1) for row in chunk])  # an empty text reads as one padding token
-            batch = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long)
-            for r, row in enumerate(chunk):
-                batch[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-            predicted += model(batch, lengths).argmax(-1).tolist()
-    return np.array(predicted)
+def predict_texts(source: ExportSource, texts: list[str]) -> np.ndarray:
+    return predict(build_model(source), Tokenizer.from_json(source.tokenizer_json).encode_batch(texts))
 
 
 def variants(run: Path) -> dict[str, ExportSource]:
@@ -59,10 +49,11 @@ def variants(run: Path) -> dict[str, ExportSource]:
     folder = best.parent
     if best.name == AVERAGE_FILE:  # a run that averaged already (final_weights=average): its best comes first among the members
         best = folder / json.loads((run / "metrics.json").read_text(encoding="utf-8"))["averaged_from"][0]
-    top_k = sorted(p for p in folder.glob("*.ckpt") if p.name not in ("last.ckpt", AVERAGE_FILE))
-    sources = [source_from_checkpoint(p) for p in top_k]
+    top_k = {p: source_from_checkpoint(p) for p in sorted(folder.glob("*.ckpt")) if p.name not in ("last.ckpt", AVERAGE_FILE)}
+    sources = list(top_k.values())
     last = [source_from_checkpoint(folder / "last.ckpt")] if (folder / "last.ckpt").is_file() else []
-    return dict(zip(VARIANTS, (dataclasses.replace(source_from_checkpoint(best), calibration=None), averaged(sources), averaged(sources + last))))
+    best_source = top_k[best] if best in top_k else source_from_checkpoint(best)
+    return dict(zip(VARIANTS, (dataclasses.replace(best_source, calibration=None), averaged(sources), averaged(sources + last))))
 
 
 @exit_on_user_error
@@ -85,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         for texts, gold in data.values():
             gold_ids = np.array([labels.index(g) for g in gold])
             for source in models.values():
-                predicted = predict(source, texts)
+                predicted = predict_texts(source, texts)
                 row.append((100 * float(np.mean(predicted == gold_ids)), 100 * macro_f1(gold_ids, predicted)))
         table.append(row)
         print(f"| {run.name} | " + " | ".join(f"{a:.2f} / {f:.2f}" for a, f in row) + " |")

@@ -31,18 +31,23 @@ from bilstm_clf.data.vectors import ranked_words  # noqa: E402
 from bilstm_clf.exporting.checkpoints import build_model, resolve_checkpoint, source_from_checkpoint  # noqa: E402
 
 
-def score(model, ids: list[list[int]], gold: np.ndarray, last_id: int, unk: int) -> tuple[float, float]:
-    """Accuracy and macro-F1 with every id at or above ``last_id`` read as ``<unk>``."""
+def predict(model, ids: list[list[int]]) -> np.ndarray:
+    """The model's predicted class ids, in batches of 256 padded rows (an empty row reads as one padding token)."""
     predicted = []
     with torch.inference_mode():
         for start in range(0, len(ids), 256):
-            chunk = [[i if i < last_id else unk for i in row] for row in ids[start : start + 256]]
-            lengths = torch.tensor([len(row) for row in chunk])
+            chunk = ids[start : start + 256]
+            lengths = torch.tensor([max(len(row), 1) for row in chunk])
             batch = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long)
             for r, row in enumerate(chunk):
-                batch[r, : len(row)] = torch.tensor(row)
+                batch[r, : len(row)] = torch.tensor(row, dtype=torch.long)
             predicted += model(batch, lengths).argmax(-1).tolist()
-    predicted = np.array(predicted)
+    return np.array(predicted)
+
+
+def score(model, ids: list[list[int]], gold: np.ndarray, last_id: int, unk: int) -> tuple[float, float]:
+    """Accuracy and macro-F1 with every id at or above ``last_id`` read as ``<unk>``."""
+    predicted = predict(model, [[i if i < last_id else unk for i in row] for row in ids])
     return float(np.mean(predicted == gold)), macro_f1(gold, predicted)
 
 

@@ -80,13 +80,13 @@ def write_average(paths: Sequence[Path], out: Path) -> Path:
     """``out``: the first checkpoint with its weights replaced by the mean of all of theirs (a file
     whose state another member already holds, at the same step, counts once)."""
     base = torch.load(paths[0], map_location="cpu", weights_only=True)
-    running, steps = RunningMean(), set()
-    for path, checkpoint in ((paths[0], base), *((p, None) for p in paths[1:])):
-        checkpoint = checkpoint if checkpoint is not None else torch.load(path, map_location="cpu", weights_only=True)
-        if checkpoint.get("global_step") in steps:
-            continue
-        steps.add(checkpoint.get("global_step"))
-        running.add(checkpoint["state_dict"])
+    running, steps = RunningMean(), {base.get("global_step")}
+    running.add(base["state_dict"])
+    for path in paths[1:]:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if checkpoint.get("global_step") not in steps:
+            steps.add(checkpoint.get("global_step"))
+            running.add(checkpoint["state_dict"])
     base["state_dict"] = running.mean()
     base.setdefault(CHECKPOINT_KEY, {})["averaged_from"] = [p.name for p in paths]
     write_atomic(out, lambda tmp: torch.save(base, tmp))
