@@ -1,0 +1,148 @@
+"""scripts/bench_contextual_features.py: batching, training on given features, the encoder's
+features (a tiny random BERT built here) and their cache, end to end on a tiny dataset."""
+
+import importlib.util
+import json
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import NEGATIVE, POSITIVE, ROOT
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(ROOT / "scripts"))  # it imports bench_accuracy beside it
+    spec = importlib.util.spec_from_file_location("bench_contextual_features", ROOT / "scripts" / "bench_contextual_features.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def features_of(rows: list[np.ndarray], bench):
+    lengths = np.array([len(r) for r in rows])
+    return bench.Features(np.concatenate(rows).astype(np.float16), np.concatenate([[0], np.cumsum(lengths)]))
+
+
+@given(lengths=st.lists(st.integers(1, 40), min_size=1, max_size=300), seed=st.integers(0, 2**16))
+def test_bucketed_batches_hold_every_example_once_in_small_batches(bench, lengths, seed):
+    batches = bench.bucketed_batches(np.array(lengths), np.random.default_rng(seed))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= bench.TRAIN_BATCH for b in batches)
+
+
+def test_layers_spec(bench, capsys):
+    assert bench.parse_layers("5-8") == [5, 6, 7, 8] and bench.parse_layers("12") == [12]
+    for bad in ("x", "8-5", "-1"):
+        with pytest.raises(SystemExit):
+            bench.parse_layers(bad)
+        assert "--layers" in capsys.readouterr().err
+
+
+def test_padded_batches_leave_each_rows_logits_alone(bench):
+    rng = np.random.default_rng(0)
+    feats = features_of([rng.normal(size=(n, 6)) for n in (2, 9, 5)], bench)
+    model = bench.BiLSTMClassifier(vocab_size=2, num_classes=3, embedding_dim=6, hidden_size=4).eval()
+    with torch.no_grad():
+        alone = model.classify(*bench.padded(feats, np.array([0])))
+        batched = model.classify(*bench.padded(feats, np.array([1, 0, 2])))
+    torch.testing.assert_close(alone[0], batched[1])
+    assert bench.predict(model, feats).tolist() == batched.argmax(-1)[[1, 0, 2]].tolist()
+
+
+def test_training_on_separable_features_learns_and_tests_the_best_dev_epoch(bench):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8)) * 2
+
+    def split(n):
+        labels = rng.integers(0, 3, n)
+        return features_of([centres[y] + rng.normal(size=(rng.integers(1, 12), 8)) for y in labels], bench), labels
+
+    data = {name: split(n) for name, n in (("train", 300), ("dev", 60), ("test", 60))}
+    args = Namespace(hidden=16, dropout=0.0, lr=1e-2, max_epochs=6)
+    run = bench.train_one({k: v[0] for k, v in data.items()}, {k: v[1] for k, v in data.items()}, 3, 1, args)
+    assert run["test_acc"] > 90 and run["dev_f1"] > 90
+    assert 1 <= run["epochs"] <= 6 and run["train_s"] > 0
+
+
+# --- with transformers: a tiny random BERT -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> Path:
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", ",", *sorted({w for s in POSITIVE + NEGATIVE for w in s.split() if w != ","})]
+    tokenizer = Tokenizer(models.WordPiece({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]").save_pretrained(folder)
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_encoder_features_are_the_layers_mean_and_do_not_depend_on_batch_padding(bench, tiny_encoder):
+    encoder = bench.Encoder(tiny_encoder, [1, 2])
+    alone = encoder.features(["i loved it"])
+    batched = encoder.features(["a dull , boring mess , a waste of time", "i loved it"])
+    assert alone.lengths().tolist() == [5] and batched.lengths().tolist() == [12, 5]  # [CLS] i loved it [SEP]
+    np.testing.assert_allclose(alone.rows(0).astype(np.float32), batched.rows(1).astype(np.float32), atol=3e-2)
+    with torch.inference_mode():
+        hidden = encoder.model(**encoder.tokenizer(["i loved it"], return_tensors="pt"), output_hidden_states=True).hidden_states
+    np.testing.assert_allclose(alone.rows(0).astype(np.float32), ((hidden[1] + hidden[2]) / 2)[0].numpy(), atol=3e-2)
+    with pytest.raises(SystemExit):
+        bench.Encoder(tiny_encoder, [5])  # hidden states 0-4 only
+
+
+def test_end_to_end_on_a_tiny_dataset_then_from_the_feature_cache(bench, tiny_encoder, tiny_dataset, tmp_path, capsys):
+    argv = ["--model-dir", str(tiny_encoder), "--layers", "1-2", "--dataset", f"tiny={tiny_dataset}", "--seeds", "1", "2",
+            "--max-epochs", "3", "--hidden", "8", "--lr", "1e-2", "--work-dir", str(tmp_path / "work")]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "tiny (train 40, dev 10, test 10): features " in out and "mean of 2: dev" in out and "from the cache" not in out
+    result = json.loads((tmp_path / "work" / "results.json").read_text())["datasets"]["tiny"]
+    assert result["sizes"] == {"train": 40, "dev": 10, "test": 10} and [r["seed"] for r in result["runs"]] == [1, 2]
+    assert all(0 <= r["test_acc"] <= 100 and 1 <= r["epochs"] <= 3 for r in result["runs"])
+    cached = sorted(p.name.split("-")[0] for p in (tmp_path / "work" / "tiny" / "features").glob("*.npz"))
+    assert cached == ["dev", "test", "train"]
+
+    (tiny_encoder / "model.safetensors").rename(tmp_path / "weights")  # a rerun must not need the encoder
+    try:
+        assert bench.main(argv) == 0
+        assert "tiny (train 40, dev 10, test 10): features from the cache" in capsys.readouterr().out
+        again = json.loads((tmp_path / "work" / "results.json").read_text())["datasets"]["tiny"]["runs"]
+        assert [r["test_acc"] for r in again] == [r["test_acc"] for r in result["runs"]]  # same features, same seeds
+    finally:
+        (tmp_path / "weights").rename(tiny_encoder / "model.safetensors")
+
+
+def test_cache_key_follows_layers_and_texts(bench, tmp_path):
+    calls, hits = [], []
+
+    def compute(texts):
+        calls.append(texts)
+        return features_of([np.ones((2, 3))] * len(texts), bench)
+
+    for layers, texts in (([5, 6], ["a", "b"]), ([5, 6], ["a", "b"]), ([5], ["a", "b"]), ([5, 6], ["a", "c"])):
+        features, hit = bench.cached_features(compute, tmp_path, layers, "dev", texts, tmp_path / "cache")
+        assert features.lengths().tolist() == [2, 2]
+        hits.append(hit)
+    assert calls == [["a", "b"], ["a", "b"], ["a", "c"]] and hits == [False, True, False, False]
+
+
+def test_a_folder_that_is_not_a_model_is_one_line(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--model-dir", str(tmp_path), "--datasets", "trec"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {tmp_path}: not a Hugging Face model folder (no config.json)"]
