@@ -107,6 +107,12 @@ class Encoder:
         self.bf16 = cpu_has_native_bf16()
 
     @torch.inference_mode()
+    def layer_mean(self, batch) -> np.ndarray:
+        """[B, T, D] float32: the mean of ``layers``' hidden states for a padded batch of word pieces."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            hidden = self.model(**batch, output_hidden_states=True).hidden_states
+        return torch.stack([hidden[k] for k in self.layers]).float().mean(0).numpy()
+
     def features(self, texts: list[str]) -> Features:
         pieces = self.tokenizer(texts, truncation=True, max_length=MAX_PIECES)["input_ids"]
         lengths = np.array([len(p) for p in pieces])
@@ -116,9 +122,7 @@ class Encoder:
         for start in range(0, len(order), FEATURE_BATCH):
             chunk = order[start : start + FEATURE_BATCH]
             batch = self.tokenizer([texts[i] for i in chunk], truncation=True, max_length=MAX_PIECES, padding=True, return_tensors="pt")
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                hidden = self.model(**batch, output_hidden_states=True).hidden_states
-            mixed = torch.stack([hidden[k] for k in self.layers]).float().mean(0).numpy()
+            mixed = self.layer_mean(batch)
             for row, i in enumerate(chunk):
                 values[offsets[i] : offsets[i + 1]] = mixed[row, : lengths[i]]
         return Features(values, offsets)

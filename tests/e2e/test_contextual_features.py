@@ -1,5 +1,6 @@
-"""scripts/bench_contextual_features.py: batching, training on given features, the encoder's
-features (a tiny random BERT built here) and their cache, end to end on a tiny dataset."""
+"""scripts/bench_contextual_features.py (batching, training on given features, the encoder's features
+and their cache, end to end) and scripts/distill_vectors.py (static vectors from the same encoder,
+read back by the training's vector loader), with a tiny random BERT built here."""
 
 import importlib.util
 import json
@@ -14,6 +15,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import NEGATIVE, POSITIVE, ROOT
+
+
+@pytest.fixture(scope="module")
+def distiller():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location("distill_vectors", ROOT / "scripts" / "distill_vectors.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +89,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", ",", *sorted({w for s in POSITIVE + NEGATIVE for w in s.split() if w != ","})]
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", ",", "##s", *sorted({w for s in POSITIVE + NEGATIVE for w in s.split() if w != ","})]
     tokenizer = Tokenizer(models.WordPiece({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -146,3 +156,42 @@ def test_a_folder_that_is_not_a_model_is_one_line(bench, tmp_path, capsys):
         bench.main(["--model-dir", str(tmp_path), "--datasets", "trec"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {tmp_path}: not a Hugging Face model folder (no config.json)"]
+
+
+# --- scripts/distill_vectors.py ------------------------------------------------------------------
+
+
+def test_words_are_split_as_the_training_tokenizer_splits_them(distiller):
+    from bilstm_clf.data.tokenizer import Tokenizer
+
+    texts = ["A film's \"GREAT\" moments; truly (mostly) fine!", "  ", "<unk> and <pad> stay out"]
+    tokenizer = Tokenizer.build(texts)
+    assert distiller.split_words(texts, True, "basic_english") == [[t for t in tokenizer.tokenize(x) if t not in ("<unk>", "<pad>")] for x in texts]
+    assert distiller.split_words(["Great FILM"], False, "whitespace") == [["Great", "FILM"]]
+
+
+def test_a_words_vector_is_the_mean_over_its_occurrences_of_its_pieces_mean(distiller, bench, tiny_encoder):
+    encoder = bench.Encoder(tiny_encoder, [1, 2])
+    sentences = [["i", "loved", "films"], ["films", "i", "hated"], ["superb"]]
+    words, vectors = distiller.distill(encoder, sentences)
+    assert words[:2] == ["films", "i"] and sorted(words[2:]) == words[2:] == ["hated", "loved", "superb"]  # by count, then a-z
+
+    def alone(sentence):  # [CLS] piece ... [SEP]: each piece's features, one sentence at a time
+        return encoder.layer_mean(encoder.tokenizer([sentence], is_split_into_words=True, return_tensors="pt"))[0]
+
+    first, second = alone(sentences[0]), alone(sentences[1])  # films = film ##s: pieces 3, 4 and 1, 2
+    expected = (first[3:5].mean(0) + second[1:3].mean(0)) / 2
+    np.testing.assert_allclose(vectors[0], expected, atol=3e-2)
+    np.testing.assert_allclose(vectors[words.index("superb")], alone(["superb"])[1], atol=3e-2)
+
+
+def test_distilled_files_load_as_training_vectors(distiller, tiny_encoder, tiny_dataset, tmp_path, capsys):
+    from bilstm_clf.data.vectors import load_vectors
+
+    out = tmp_path / "vectors"
+    assert distiller.main(["--model-dir", str(tiny_encoder), "--data", str(tiny_dataset / "train.tsv"), "--out", str(out), "--layers", "2"]) == 0
+    assert "words x 16 dims from 40 texts" in capsys.readouterr().out
+    words = (out / "words.txt").read_text(encoding="utf-8").split()
+    loaded = load_vectors("npy", str(out / "vectors.npy"), str(out / "words.txt"))
+    assert set(loaded) == set(words) and {"great", "boring", ","} <= set(words) and loaded["great"].shape == (16,)
+    assert sorted(p.name for p in out.iterdir()) == ["vectors.npy", "words.txt"]  # no temporary files left

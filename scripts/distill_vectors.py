@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""Word vectors distilled from a frozen transformer over your training texts, for ``embeddings=npy``.
+
+    python scripts/distill_vectors.py --model-dir DIR --data data/sst5/train.tsv --out vectors/sst5
+    python -m bilstm_clf.train data=sst5 embeddings=npy \\
+        embeddings.path=vectors/sst5/vectors.npy embeddings.words=vectors/sst5/words.txt
+
+Each word of the training texts, split by the training tokenizer's rules (``--style``,
+``--lowercase``: the data config's ``tokenizer_style`` and ``lowercase``), gets the mean of the
+encoder's representations of it over all its occurrences there (Bommasani et al. 2020: static
+vectors from a contextual model). One occurrence is the mean of its word pieces' features, and a
+piece's features are the mean of the encoder's hidden states ``--layers`` (5-8 by default, as
+``scripts/bench_contextual_features.py``, whose frozen-feature results these vectors approach
+at the cost of an ordinary word-vector run: training, bundle and prediction stay as they are).
+
+Only the encoder runs here, once per text (``--threads`` threads; bf16 autocast where the CPU has
+native bf16); the labels are not read. Words are written most frequent first (ties
+alphabetically), as ``embeddings.vocab_from_vectors`` expects of a vectors file. Output, written
+atomically into ``--out``: ``vectors.npy`` (float32 [words, dims]) and ``words.txt``. Words of
+dev, test or user texts that the training texts lack have no distilled vector: they fall back to
+the embeddings config's OOV handling, or to another part of a ``concat`` source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_accuracy import fail, read_rows  # noqa: E402
+from bench_contextual_features import FEATURE_BATCH, MAX_PIECES, Encoder, parse_layers  # noqa: E402
+
+from bilstm_clf.data.tokenizer import SPECIALS, STYLES, Tokenizer  # noqa: E402
+
+
+def split_words(texts: list[str], lowercase: bool, style: str) -> list[list[str]]:
+    """The words the training tokenizer sees (its normaliser, then whitespace), specials dropped."""
+    normalize = Tokenizer.from_vocabulary(list(SPECIALS), lowercase=lowercase, style=style).hf.normalizer.normalize_str
+    return [[w for w in normalize(text).split() if w not in SPECIALS] for text in texts]
+
+
+def distill(encoder: Encoder, sentences: list[list[str]]) -> tuple[list[str], np.ndarray]:
+    """(words most frequent first, [words, dims] float32): each word's mean over its occurrences."""
+    index: dict[str, int] = {}
+    for words in sentences:
+        for word in words:
+            index.setdefault(word, len(index))
+    dims = encoder.model.config.hidden_size
+    sums, counts = np.zeros((len(index), dims)), np.zeros(len(index), np.int64)
+    nonempty = [i for i, words in enumerate(sentences) if words]
+    order = sorted(nonempty, key=lambda i: len(sentences[i]))  # little padding in each batch
+    for start in range(0, len(order), FEATURE_BATCH):
+        chunk = [sentences[i] for i in order[start : start + FEATURE_BATCH]]
+        batch = encoder.tokenizer(chunk, is_split_into_words=True, truncation=True, max_length=MAX_PIECES, padding=True, return_tensors="pt")
+        mixed = encoder.layer_mean(batch)
+        for row, words in enumerate(chunk):
+            word_of_piece = np.array([-1 if w is None else w for w in batch.word_ids(row)])
+            pieces = np.flatnonzero(word_of_piece >= 0)  # special and padding pieces have no word
+            seen, piece_word = np.unique(word_of_piece[pieces], return_inverse=True)  # words cut off by max_length are absent
+            occurrence = np.zeros((len(seen), dims))
+            np.add.at(occurrence, piece_word, mixed[row, pieces])
+            occurrence /= np.bincount(piece_word, minlength=len(seen))[:, None]
+            types = np.array([index[words[w]] for w in seen])
+            np.add.at(sums, types, occurrence)
+            np.add.at(counts, types, 1)
+    words = list(index)
+    ranked = sorted((i for i in range(len(words)) if counts[i]), key=lambda i: (-counts[i], words[i]))
+    return [words[i] for i in ranked], (sums[ranked] / counts[ranked, None]).astype(np.float32)
+
+
+def write(out: Path, words: list[str], vectors: np.ndarray) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp_vectors, tmp_words = out / f".vectors.tmp{os.getpid()}.npy", out / f".words.tmp{os.getpid()}.txt"
+    np.save(tmp_vectors, vectors)
+    tmp_words.write_text("".join(f"{w}\n" for w in words), encoding="utf-8")
+    os.replace(tmp_vectors, out / "vectors.npy")
+    os.replace(tmp_words, out / "words.txt")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, required=True, help="a Hugging Face model folder")
+    parser.add_argument("--data", type=Path, required=True, help="the training file (.tsv, .csv or .jsonl)")
+    parser.add_argument("--text-field", default="sentence")
+    parser.add_argument("--label-field", default="label", help="rows without a label are skipped, as training does")
+    parser.add_argument("--out", type=Path, required=True, help="folder for vectors.npy and words.txt")
+    parser.add_argument("--layers", default="5-8", help="hidden states to average, N or FIRST-LAST (0: the embedding output)")
+    parser.add_argument("--style", default="basic_english", choices=STYLES, help="the data config's tokenizer_style")
+    parser.add_argument("--lowercase", default=True, action=argparse.BooleanOptionalAction, help="the data config's lowercase")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    layers = parse_layers(args.layers)
+    if not args.data.is_file():
+        fail(f"{args.data}: no such file")
+    if not (args.model_dir / "config.json").is_file():
+        fail(f"{args.model_dir}: not a Hugging Face model folder (no config.json)")
+    started = time.perf_counter()
+    sentences = split_words([text for text, _ in read_rows(args.data, args.text_field, args.label_field)], args.lowercase, args.style)
+    words, vectors = distill(Encoder(args.model_dir, layers), sentences)
+    if not words:
+        fail(f"{args.data}: no words to distill")
+    write(args.out, words, vectors)
+    print(f"{len(words):,} words x {vectors.shape[1]} dims from {len(sentences):,} texts in {time.perf_counter() - started:.0f} s -> "
+          f"{args.out / 'vectors.npy'}, {args.out / 'words.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
