@@ -195,3 +195,26 @@ def test_distilled_files_load_as_training_vectors(distiller, tiny_encoder, tiny_
     loaded = load_vectors("npy", str(out / "vectors.npy"), str(out / "words.txt"))
     assert set(loaded) == set(words) and {"great", "boring", ","} <= set(words) and loaded["great"].shape == (16,)
     assert sorted(p.name for p in out.iterdir()) == ["vectors.npy", "words.txt"]  # no temporary files left
+
+
+def test_a_run_with_embeddings_distilled_keeps_the_distilled_vectors_frozen(distiller, tiny_encoder, tiny_dataset, tmp_path):
+    from tests.conftest import run_cli
+
+    out, run_dir = tmp_path / "vectors", tmp_path / "run"
+    assert distiller.main(["--model-dir", str(tiny_encoder), "--data", str(tiny_dataset / "train.tsv"), "--out", str(out), "--layers", "1-4"]) == 0
+    result = run_cli(
+        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
+         "data.test_file=test.tsv", "data.text_field=sentence", "embeddings=distilled", f"embeddings.path={out / 'vectors.npy'}",
+         f"embeddings.words={out / 'words.txt'}", "trainer.max_epochs=2", "callbacks.progress_bar.refresh_rate=0", "model.hidden_size=8",
+         f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    words = (out / "words.txt").read_text(encoding="utf-8").split()
+    assert metrics["embedding_coverage"].startswith(f"pretrained vectors cover {len(words)} of {len(words)} vocabulary words")
+    state = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
+    vocab = json.loads((run_dir / "bundle" / "tokenizer.json").read_text())["model"]["vocab"]
+    table, distilled = state["state_dict"]["model.embedding.weight"], np.load(out / "vectors.npy")
+    rows = [vocab[w] for w in words]
+    torch.testing.assert_close(table[rows], torch.from_numpy(distilled))  # frozen: as distilled, after training
