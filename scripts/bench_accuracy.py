@@ -294,6 +294,22 @@ def dataset_files(spec: str) -> tuple[str, list[Path | None]]:
     return name, files[:3]
 
 
+def dataset_sources(names: list[str], table: dict, mirror: Path, specs: list[str], text_field: str, label_field: str) -> dict:
+    """{dataset: ([train, dev, test] paths or None, (text field, label field))}: the benchmarks
+    ``names`` from ``table`` (paths relative to ``mirror``), then the --dataset ``specs``."""
+    sources = {n: ([mirror / f if f else None for f in table[n]], ("sentence", "label")) for n in names}
+    sources.update((name, (files, (text_field, label_field))) for name, files in map(dataset_files, specs))
+    return sources
+
+
+def read_splits(dataset: str, files: list[Path | None], fields: tuple[str, str], out_dir: Path) -> dict[str, Rows]:
+    """The dataset's files read, the missing splits carved, and written to out_dir (``materialise``)."""
+    missing = [f for f in files if f and not f.is_file()]
+    if files[0] is None or missing:
+        fail(f"{dataset}: no train file" if files[0] is None else f"{missing[0]}: no such file")
+    return materialise(*[read_rows(f, *fields) if f else None for f in files], out_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="*", choices=sorted(MIRROR_FILES), help="mirror benchmarks (default: all, or none with --dataset)")
@@ -314,14 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         fail("--work-dir must not be inside data/")
     configs = [("default", [])] + [(n, shlex.split(o)) for n, _, o in (c.partition("=") for c in args.config)]
     mirror = args.datasets if args.datasets is not None else [] if args.dataset else sorted(MIRROR_FILES)
-    sources = {n: ([args.mirror / f if f else None for f in MIRROR_FILES[n]], ("sentence", "label")) for n in mirror}
-    sources.update((name, (files, (args.text_field, args.label_field))) for name, files in map(dataset_files, args.dataset))
+    sources = dataset_sources(mirror, MIRROR_FILES, args.mirror, args.dataset, args.text_field, args.label_field)
     prepared = {}  # every dataset read and written before any training, so a bad file fails in seconds
     for dataset, (files, fields) in sources.items():
-        missing = [f for f in files if f and not f.is_file()]
-        if files[0] is None or missing:
-            fail(f"{dataset}: no train file" if files[0] is None else f"{missing[0]}: no such file")
-        prepared[dataset] = materialise(*[read_rows(f, *fields) if f else None for f in files], args.work_dir / dataset / "data")
+        prepared[dataset] = read_splits(dataset, files, fields, args.work_dir / dataset / "data")
         print(f"{dataset}: " + ", ".join(f"{k} {len(v):,}" for k, v in prepared[dataset].items()) + f" -> {args.work_dir / dataset / 'data'}", flush=True)
     results = {"command": command[2:], "started": time.strftime("%Y-%m-%d %H:%M:%S"), "datasets": {}}
     for dataset, splits in prepared.items():

