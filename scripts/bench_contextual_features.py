@@ -53,6 +53,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import MIRROR_FILES, dataset_sources, fail, macro_f1, read_splits, write_atomic  # noqa: E402
 
+from bilstm_clf.common.bundle import first_line  # noqa: E402
 from bilstm_clf.data.batching import BucketBatchSampler  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
 from bilstm_clf.training.precision import cpu_has_native_bf16  # noqa: E402
@@ -99,8 +100,11 @@ class Encoder:
             from transformers import AutoModel, AutoTokenizer
         except ImportError:
             fail("this benchmark needs transformers: pip install 'bilstm-clf[contextual]'")
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModel.from_pretrained(model_dir).eval()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            self.model = AutoModel.from_pretrained(model_dir).eval()
+        except Exception as err:  # noqa: BLE001 - transformers and safetensors raise many kinds for missing or broken files
+            fail(f"{model_dir}: cannot load the model: {first_line(err)}")
         depth = self.model.config.num_hidden_layers
         if layers[-1] > depth:
             fail(f"--layers: {model_dir.name} has hidden states 0-{depth}, not {layers[-1]}")

@@ -142,6 +142,19 @@ def test_cache_key_follows_layers_and_texts(bench, tmp_path):
     assert calls == [["a", "b"], ["a", "b"], ["a", "c"]] and hits == [False, True, False, False]
 
 
+def test_a_model_folder_that_does_not_load_is_one_line(bench, tiny_encoder, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (broken / name).write_bytes((tiny_encoder / name).read_bytes())
+    (broken / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(SystemExit) as exit_info:
+        bench.Encoder(broken, [1])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {broken}: cannot load the model: ")
+
+
 def test_a_folder_that_is_not_a_model_is_one_line(bench, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--model-dir", str(tmp_path), "--datasets", "trec"])
