@@ -201,14 +201,14 @@ def test_distilled_files_load_as_training_vectors(distiller, tiny_encoder, tiny_
     assert sorted(p.name for p in out.iterdir()) == ["vectors.npy", "words.txt"]  # no temporary files left
 
 
-def test_a_run_with_embeddings_distilled_keeps_the_distilled_vectors_frozen(distiller, tiny_encoder, tiny_dataset, tmp_path):
+def test_a_run_with_experiment_distilled_keeps_the_distilled_vectors_frozen(distiller, tiny_encoder, tiny_dataset, tmp_path):
     from tests.conftest import run_cli
 
     out, run_dir = tmp_path / "vectors", tmp_path / "run"
     assert distiller.main(["--model-dir", str(tiny_encoder), "--data", str(tiny_dataset / "train.tsv"), "--out", str(out), "--layers", "1-4"]) == 0
     result = run_cli(
         ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
-         "data.test_file=test.tsv", "data.text_field=sentence", "embeddings=distilled", f"embeddings.path={out / 'vectors.npy'}",
+         "data.test_file=test.tsv", "data.text_field=sentence", "experiment=distilled", f"embeddings.path={out / 'vectors.npy'}",
          f"embeddings.words={out / 'words.txt'}", "trainer.max_epochs=2", "callbacks.progress_bar.refresh_rate=0", "model.hidden_size=8",
          f"hydra.run.dir={run_dir}"],
         cwd=ROOT,
@@ -222,6 +222,8 @@ def test_a_run_with_embeddings_distilled_keeps_the_distilled_vectors_frozen(dist
     table, distilled = state["state_dict"]["model.embedding.weight"], np.load(out / "vectors.npy")
     rows = [vocab[w] for w in words]
     torch.testing.assert_close(table[rows], torch.from_numpy(distilled))  # frozen: as distilled, after training
+    assert "model.pooling.project.weight" in state["state_dict"]  # the recipe's attention pooling
+    assert (run_dir / "bundle" / "model.onnx").is_file()  # exported through the torch exporter (attention reads every step)
 
 
 def test_added_words_follow_the_training_words_in_glove_order_each_encoded_alone(distiller, bench, tiny_encoder, tiny_dataset, tmp_path, capsys):

