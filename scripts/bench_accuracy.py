@@ -5,6 +5,8 @@
     python scripts/bench_accuracy.py --only-fasttext               # fastText only: seconds a dataset
     python scripts/bench_accuracy.py --datasets trec --seeds 1     # one run of ours: a smoke test
     python scripts/bench_accuracy.py --config sst2_glove="experiment=sst2_glove" --datasets sst2
+    python scripts/bench_accuracy.py --config distilled="experiment=distilled \\
+        embeddings.path=vectors/{dataset}/vectors.npy embeddings.words=vectors/{dataset}/words.txt"
     python scripts/bench_accuracy.py --dataset reviews=my/train.csv,,my/test.csv \\
         --text-field review --label-field stars                    # your own data (dev carved)
     python scripts/bench_accuracy.py --dataset sst3_rare=data/derived/sst3_rare   # a folder of train/dev/test
@@ -19,7 +21,8 @@ first, then dev from the rest. TREC has no dev, so its dev is such a 10% of trai
 
 Ours: ``python -m bilstm_clf.train data=custom data.data_dir=... seed=S [config overrides]`` in a
 subprocess (never imported: this script needs only the CLI and OUT/metrics.json); its wall time is the
-whole subprocess. Tokenisation is data=custom's default, basic_english (lower-case, punctuation split
+whole subprocess. ``{dataset}`` in a --config's overrides becomes each dataset's name (files made per
+dataset, such as distilled vectors). Tokenisation is data=custom's default, basic_english (lower-case, punctuation split
 off, as torchtext's), and fastText gets the texts tokenised by the same rules (``basic_english`` below).
 
 fastText (thread=--threads, seed 0, ``pip install fasttext-numpy2-wheel``): (a) defaults, (b) wordNgrams=2
@@ -263,6 +266,12 @@ def run_ours(name: str, overrides: list[str], data_dir: Path, work: Path, seeds:
     return row
 
 
+def for_dataset(overrides: list[str], dataset: str) -> list[str]:
+    """The overrides with ``{dataset}`` replaced by the dataset's name; other braces (Hydra's
+    ``[{source:npy}]`` lists) are left alone."""
+    return [o.replace("{dataset}", dataset) for o in overrides]
+
+
 def fmt(row: dict, key: str) -> str:
     if key not in row:
         return "–"
@@ -316,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", action="append", default=[], metavar="NAME=TRAIN[,DEV[,TEST]]", help="your own data (or NAME=DIR)")
     parser.add_argument("--text-field", default="sentence", help="text column of --dataset files")
     parser.add_argument("--label-field", default="label", help="label column of --dataset files")
-    parser.add_argument("--config", action="append", default=[], metavar='NAME="OVERRIDES"', help="another system of ours")
+    parser.add_argument("--config", action="append", default=[], metavar='NAME="OVERRIDES"',
+                        help="another system of ours ({dataset} in OVERRIDES: each dataset's name)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--only-fasttext", action="store_true", help="skip our trainer")
     parser.add_argument("--threads", type=int, default=1)
@@ -338,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"command": command[2:], "started": time.strftime("%Y-%m-%d %H:%M:%S"), "datasets": {}}
     for dataset, splits in prepared.items():
         work = args.work_dir / dataset
-        systems = [] if args.only_fasttext else [run_ours(n, o, work / "data", work, args.seeds, args.threads) for n, o in configs]
+        systems = [] if args.only_fasttext else [run_ours(n, for_dataset(o, dataset), work / "data", work, args.seeds, args.threads)
+                                                 for n, o in configs]
         systems += run_fasttext(splits, work / "fasttext", args.threads)
         results["datasets"][dataset] = {"data_dir": str(work / "data"), "sizes": {k: len(v) for k, v in splits.items()}, "systems": systems}
         write_atomic(args.work_dir / "results.json", json.dumps(results, indent=1) + "\n")  # after each dataset

@@ -100,3 +100,20 @@ def test_only_fasttext_on_a_user_dataset_end_to_end(bench, tmp_path, capsys):
     tsv_train = (work / "toy" / "data" / "train.tsv").read_text().splitlines()[1:]
     assert [line.split(" ", 1)[1] for line in ft_train] == [bench.basic_english(line.split("\t")[0]) for line in tsv_train]
     assert (work / "results.md").read_text().startswith("$ python scripts/bench_accuracy.py")
+
+
+def test_config_overrides_name_each_datasets_own_files(bench, tmp_path, monkeypatch):
+    """``{dataset}`` in a --config becomes the dataset's name, so per-dataset files (distilled
+    vectors) can be named once; Hydra's own braces are left as they are."""
+    calls = []
+    monkeypatch.setattr(bench, "import_fasttext", lambda: None)
+    monkeypatch.setattr(bench, "run_fasttext", lambda *args: [])
+    monkeypatch.setattr(bench, "run_ours", lambda name, overrides, *args: calls.append((name, overrides)) or {"system": f"ours: {name}"})
+    rows = synthetic_rows({"a": 20, "b": 20})
+    for name in ("toy", "other"):
+        write_tsv(tmp_path / f"{name}.tsv", rows)
+    config = "distilled=experiment=distilled embeddings.path=vec/{dataset}/vectors.npy 'embeddings.parts=[{source:npy}]'"
+    assert bench.main(["--dataset", f"toy={tmp_path / 'toy.tsv'}", "--dataset", f"other={tmp_path / 'other.tsv'}", "--config", config,
+                       "--work-dir", str(tmp_path / "work")]) == 0
+    assert calls == [("default", []), ("distilled", ["experiment=distilled", "embeddings.path=vec/toy/vectors.npy", "embeddings.parts=[{source:npy}]"]),
+                     ("default", []), ("distilled", ["experiment=distilled", "embeddings.path=vec/other/vectors.npy", "embeddings.parts=[{source:npy}]"])]
