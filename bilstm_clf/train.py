@@ -153,8 +153,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from bilstm_clf.data.embedding_config import vector_vocabulary
 
     source = embedding_source(cfg)
-    datamodule.add_vector_words(vector_vocabulary(source))
+    distilling = bool(source and source.get("distill_from"))  # its words are the training words: none to add
+    datamodule.add_vector_words([] if distilling else vector_vocabulary(source))
     datamodule.setup("fit")  # the model needs the vocabulary size and class count
+    if distilling:  # vectors from the training split as its tokenizer split it, so after setup
+        from bilstm_clf.data.distill import distilled_source
+
+        source = distilled_source(source, datamodule, Path(datamodule.cache_dir) if datamodule.cache_dir else output_dir)
 
     pretrained = pretrained_embeddings(source, datamodule, cfg.seed)
     model_config = OmegaConf.to_container(cfg.model, resolve=True)

@@ -53,16 +53,17 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import MIRROR_FILES, dataset_sources, fail, macro_f1, read_splits, write_atomic  # noqa: E402
 
-from bilstm_clf.common.bundle import first_line  # noqa: E402
+from bilstm_clf.common.errors import UserError  # noqa: E402
+from bilstm_clf.data import distill  # noqa: E402
 from bilstm_clf.data.batching import BucketBatchSampler  # noqa: E402
 from bilstm_clf.models import BiLSTMClassifier  # noqa: E402
-from bilstm_clf.training.precision import cpu_has_native_bf16  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = {**MIRROR_FILES, "sst2_sentences": ("sst2/train.tsv", "sst2/dev.tsv", "sst2/test.tsv")}
 # test accuracy of Tai et al. 2015 (BiLSTM, SST) and Kim 2014 (CNN, TREC), ../shared/datasets/README.md
 PUBLISHED = {"sst2": 87.5, "sst2_sentences": 87.5, "sst5": 49.1, "trec": 93.6}
-MAX_PIECES, FEATURE_BATCH, TRAIN_BATCH, POOL_BATCHES, PATIENCE = 256, 64, 32, 50, 3
+MAX_PIECES, FEATURE_BATCH = distill.MAX_PIECES, distill.FEATURE_BATCH
+TRAIN_BATCH, POOL_BATCHES, PATIENCE = 32, 50, 3
 
 
 class Features:
@@ -82,47 +83,26 @@ class Features:
 
 
 def parse_layers(spec: str) -> list[int]:
-    first, _, last = spec.partition("-")
     try:
-        layers = list(range(int(first), int(last or first) + 1))
-    except ValueError:
-        fail(f"--layers {spec!r}: expected N or FIRST-LAST, e.g. 5-8")
-    if not layers or layers[0] < 0:
-        fail(f"--layers {spec!r}: expected 0 <= FIRST <= LAST")
-    return layers
+        return distill.parse_layers(spec)
+    except UserError as err:
+        fail(f"--layers {err}")
 
 
-class Encoder:
-    """A frozen Hugging Face encoder: texts to the mean of some of its layers' hidden states."""
+class Encoder(distill.FrozenEncoder):
+    """The product's frozen encoder (``bilstm_clf.data.distill``), with a split's features."""
 
     def __init__(self, model_dir: Path, layers: list[int]):
         try:
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError:
-            fail("this benchmark needs transformers: pip install 'bilstm-clf[contextual]'")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            self.model = AutoModel.from_pretrained(model_dir).eval()
-        except Exception as err:  # noqa: BLE001 - transformers and safetensors raise many kinds for missing or broken files
-            fail(f"{model_dir}: cannot load the model: {first_line(err)}")
-        depth = self.model.config.num_hidden_layers
-        if layers[-1] > depth:
-            fail(f"--layers: {model_dir.name} has hidden states 0-{depth}, not {layers[-1]}")
-        self.layers = layers
-        self.bf16 = cpu_has_native_bf16()
-
-    @torch.inference_mode()
-    def layer_mean(self, batch) -> np.ndarray:
-        """[B, T, D] float32: the mean of ``layers``' hidden states for a padded batch of word pieces."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            hidden = self.model(**batch, output_hidden_states=True).hidden_states
-        return torch.stack([hidden[k] for k in self.layers]).float().mean(0).numpy()
+            super().__init__(model_dir, layers)
+        except UserError as err:
+            fail(f"--{err}" if str(err).startswith("layers:") else str(err))
 
     def features(self, texts: list[str]) -> Features:
         pieces = self.tokenizer(texts, truncation=True, max_length=MAX_PIECES)["input_ids"]
         lengths = np.array([len(p) for p in pieces])
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        values = np.zeros((offsets[-1], self.model.config.hidden_size), np.float16)
+        values = np.zeros((offsets[-1], self.dims), np.float16)
         order = np.argsort(lengths, kind="stable")  # little padding in each batch
         for start in range(0, len(order), FEATURE_BATCH):
             chunk = order[start : start + FEATURE_BATCH]

@@ -2,10 +2,13 @@
 """Word vectors distilled from a frozen transformer over your training texts, for ``embeddings=distilled``.
 
     python scripts/distill_vectors.py --model-dir DIR --data data/sst5/train.tsv --style whitespace --out vectors/sst5
-    python -m bilstm_clf.train data=sst5 embeddings=distilled \\
+    python -m bilstm_clf.train data=sst5 experiment=distilled \\
         embeddings.path=vectors/sst5/vectors.npy embeddings.words=vectors/sst5/words.txt
 
 (``data=sst5`` splits on whitespace, ``data=custom`` by basic_english rules: ``--style`` must match.)
+Training can do this itself, from its own training split, and cache the result:
+``experiment=distilled embeddings.distill_from=DIR`` (``bilstm_clf.data.distill``, which this script
+uses too). The script is for files made once and shared, or with ``--add-words``.
 
 Each word of the training texts, split by the training tokenizer's rules (``--style``,
 ``--lowercase``: the data config's ``tokenizer_style`` and ``lowercase``), gets the mean of the
@@ -31,7 +34,6 @@ as ``<unk>``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -41,8 +43,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import fail, read_rows  # noqa: E402
-from bench_contextual_features import FEATURE_BATCH, MAX_PIECES, Encoder, parse_layers  # noqa: E402
+from bench_contextual_features import Encoder, parse_layers  # noqa: E402
 
+from bilstm_clf.data.distill import distill, write_vectors  # noqa: E402
 from bilstm_clf.data.tokenizer import SPECIALS, STYLES, Tokenizer  # noqa: E402
 
 
@@ -57,35 +60,6 @@ def split_words(texts: list[str], lowercase: bool, style: str) -> list[list[str]
     return [[w for w in normalize(text).split() if w not in SPECIALS] for text in texts]
 
 
-def distill(encoder: Encoder, sentences: list[list[str]]) -> tuple[list[str], np.ndarray]:
-    """(words most frequent first, [words, dims] float32): each word's mean over its occurrences."""
-    index: dict[str, int] = {}
-    for words in sentences:
-        for word in words:
-            index.setdefault(word, len(index))
-    dims = encoder.model.config.hidden_size
-    sums, counts = np.zeros((len(index), dims)), np.zeros(len(index), np.int64)
-    nonempty = [i for i, words in enumerate(sentences) if words]
-    order = sorted(nonempty, key=lambda i: len(sentences[i]))  # little padding in each batch
-    for start in range(0, len(order), FEATURE_BATCH):
-        chunk = [sentences[i] for i in order[start : start + FEATURE_BATCH]]
-        batch = encoder.tokenizer(chunk, is_split_into_words=True, truncation=True, max_length=MAX_PIECES, padding=True, return_tensors="pt")
-        mixed = encoder.layer_mean(batch)
-        for row, words in enumerate(chunk):
-            word_of_piece = np.array([-1 if w is None else w for w in batch.word_ids(row)])
-            pieces = np.flatnonzero(word_of_piece >= 0)  # special and padding pieces have no word
-            seen, piece_word = np.unique(word_of_piece[pieces], return_inverse=True)  # words cut off by max_length are absent
-            occurrence = np.zeros((len(seen), dims))
-            np.add.at(occurrence, piece_word, mixed[row, pieces])
-            occurrence /= np.bincount(piece_word, minlength=len(seen))[:, None]
-            types = np.array([index[words[w]] for w in seen])
-            np.add.at(sums, types, occurrence)
-            np.add.at(counts, types, 1)
-    words = list(index)
-    ranked = sorted((i for i in range(len(words)) if counts[i]), key=lambda i: (-counts[i], words[i]))
-    return [words[i] for i in ranked], (sums[ranked] / counts[ranked, None]).astype(np.float32)
-
-
 def words_to_add(count: int, known: set[str], lowercase: bool, style: str) -> list[str]:
     """GloVe 6B's most frequent ``count`` words that are not ``known`` and that the training
     tokenizer reads back as themselves (one token, unchanged)."""
@@ -98,15 +72,6 @@ def words_to_add(count: int, known: set[str], lowercase: bool, style: str) -> li
         fail(f"--add-words: {err}")
     own = training_rules(lowercase, style).own_words(ranked)
     return [w for w in own if w not in known][:count]
-
-
-def write(out: Path, words: list[str], vectors: np.ndarray) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    tmp_vectors, tmp_words = out / f".vectors.tmp{os.getpid()}.npy", out / f".words.tmp{os.getpid()}.txt"
-    np.save(tmp_vectors, vectors)
-    tmp_words.write_text("".join(f"{w}\n" for w in words), encoding="utf-8")
-    os.replace(tmp_vectors, out / "vectors.npy")
-    os.replace(tmp_words, out / "words.txt")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         added_words, added_vectors = distill(encoder, [[w] for w in added])
         order = {w: i for i, w in enumerate(added_words)}  # back to GloVe's order: most frequent first
         words, vectors = words + added, np.concatenate([vectors, added_vectors[[order[w] for w in added]]])
-    write(args.out, words, vectors)
+    write_vectors(args.out, words, vectors)
     print(f"{len(words) - len(added):,} words from {len(sentences):,} texts and {len(added):,} added, x {vectors.shape[1]} dims, "
           f"in {time.perf_counter() - started:.0f} s -> {args.out / 'vectors.npy'}, {args.out / 'words.txt'}")
     return 0

