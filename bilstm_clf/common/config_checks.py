@@ -174,6 +174,7 @@ def check_run_config(cfg: Any) -> None:
     # the pretrained table's learning rate over the optimizer's; 0 would be embeddings.freeze=true
     fraction("embeddings.lr_scale", (cfg.get("embeddings") or {}).get("lr_scale", 1.0), high_open=False)
     non_negative_int("embeddings.vocab_from_vectors", (cfg.get("embeddings") or {}).get("vocab_from_vectors", 0))
+    check_distill_config(cfg.get("embeddings") or {})
     weights = cfg.get("class_weights")
     expected = f"expected null, auto, {', '.join(CLASS_WEIGHT_RULES)} or a list of numbers"
     if isinstance(weights, str) and weights not in (*CLASS_WEIGHT_RULES, "auto"):
@@ -197,6 +198,39 @@ def check_run_config(cfg: Any) -> None:
     check_trainer_config(cfg.get("trainer") or {})
     check_model_config(cfg.get("model") or {})
     check_export_config(cfg.get("export") or {})
+
+
+def _unset(node: Any, key: str) -> bool:
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(node) and OmegaConf.is_missing(node, key):
+        return True
+    return node.get(key) in (None, "???", "")
+
+
+def check_distill_config(embeddings: Any) -> None:
+    """``embeddings=distilled``: a model folder to distil from (and valid layers), or the files a
+    distillation wrote; checked before any data is read."""
+    if "distill_from" not in embeddings:
+        return
+    model_dir = embeddings.get("distill_from")
+    if model_dir is None:
+        if _unset(embeddings, "path") or _unset(embeddings, "words"):
+            raise ConfigError("embeddings.distill_from", None, "embeddings=distilled needs a Hugging Face model folder to distil from "
+                              "(embeddings.distill_from=<folder>), or the vectors.npy and words.txt that scripts/distill_vectors.py "
+                              "wrote (embeddings.path=... embeddings.words=...)")
+        return
+    if not isinstance(model_dir, str) or not model_dir.strip():
+        raise ConfigError("embeddings.distill_from", model_dir, "must be a Hugging Face model folder, or null to read embeddings.path and embeddings.words")
+    if not (Path(model_dir) / "config.json").is_file():
+        raise ConfigError("embeddings.distill_from", model_dir, "not a Hugging Face model folder (no config.json)")
+    from bilstm_clf.data.distill import parse_layers
+
+    layers = embeddings.get("distill_layers", "5-8")
+    try:
+        parse_layers(layers)
+    except UserError as err:
+        raise ConfigError("embeddings.distill_layers", layers, str(err)) from None
 
 
 def check_export_config(export: Any) -> None:

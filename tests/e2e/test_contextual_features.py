@@ -271,12 +271,16 @@ def test_one_command_distills_as_the_script_does_then_reuses_the_cache(distiller
 @pytest.mark.parametrize(("override", "message"), [
     ("embeddings.distill_from={missing}", "error: config embeddings.distill_from='{missing}': not a Hugging Face model folder (no config.json)"),
     ("embeddings.distill_layers=9-2", "error: config embeddings.distill_layers='9-2': '9-2': expected 0 <= FIRST <= LAST"),
+    ("embeddings.distill_from=null", "error: config embeddings.distill_from=None: embeddings=distilled needs a Hugging Face model folder to "
+     "distil from (embeddings.distill_from=<folder>), or the vectors.npy and words.txt that scripts/distill_vectors.py wrote "
+     "(embeddings.path=... embeddings.words=...)"),
 ])
 def test_a_bad_distill_option_is_one_line(tiny_encoder, tiny_dataset, tmp_path, override, message):
     missing = tmp_path / "no-model"
     result = distilling_run(tiny_encoder, tiny_dataset, tmp_path / "run", tmp_path / "cache", override.format(missing=missing))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == message.format(missing=missing)
+    assert not (tmp_path / "cache").exists()  # refused before any data is read
 
 
 def test_a_byte_level_bpe_encoder_distills_too(tmp_path):
