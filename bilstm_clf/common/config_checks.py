@@ -201,11 +201,7 @@ def check_run_config(cfg: Any) -> None:
 
 
 def _unset(node: Any, key: str) -> bool:
-    from omegaconf import OmegaConf
-
-    if OmegaConf.is_config(node) and OmegaConf.is_missing(node, key):
-        return True
-    return node.get(key) in (None, "???", "")
+    return node.get(key) in (None, "???", "")  # a DictConfig's get() gives None for a missing '???'
 
 
 def check_distill_config(embeddings: Any) -> None:
