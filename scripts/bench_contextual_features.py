@@ -204,7 +204,7 @@ def summary(name: str, result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, required=True, help="a Hugging Face model folder")
-    parser.add_argument("--layers", default="5-8", help="hidden states to average, N or FIRST-LAST (0: the embedding output)")
+    parser.add_argument("--layers", default=distill.DEFAULT_LAYERS, help="hidden states to average, N or FIRST-LAST (0: the embedding output)")
     parser.add_argument("--datasets", nargs="*", choices=sorted(DATASETS), help="mirror benchmarks (default: sst5 sst2_sentences trec, or none with --dataset)")
     parser.add_argument("--dataset", action="append", default=[], metavar="NAME=TRAIN[,DEV[,TEST]]", help="your own data (or NAME=DIR)")
     parser.add_argument("--text-field", default="sentence", help="text column of --dataset files")

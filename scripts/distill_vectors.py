@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import fail, read_rows  # noqa: E402
 from bench_contextual_features import Encoder, parse_layers  # noqa: E402
 
-from bilstm_clf.data.distill import distill, write_vectors  # noqa: E402
+from bilstm_clf.data.distill import DEFAULT_LAYERS, distill, write_vectors  # noqa: E402
 from bilstm_clf.data.tokenizer import SPECIALS, STYLES, Tokenizer  # noqa: E402
 
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-field", default="sentence")
     parser.add_argument("--label-field", default="label", help="rows without a label are skipped, as training does")
     parser.add_argument("--out", type=Path, required=True, help="folder for vectors.npy and words.txt")
-    parser.add_argument("--layers", default="5-8", help="hidden states to average, N or FIRST-LAST (0: the embedding output)")
+    parser.add_argument("--layers", default=DEFAULT_LAYERS, help="hidden states to average, N or FIRST-LAST (0: the embedding output)")
     parser.add_argument("--style", default="basic_english", choices=STYLES, help="the data config's tokenizer_style")
     parser.add_argument("--lowercase", default=True, action=argparse.BooleanOptionalAction, help="the data config's lowercase")
     parser.add_argument("--add-words", type=int, default=0, metavar="N", help="GloVe 6B's N most frequent words the training texts lack, each encoded alone")

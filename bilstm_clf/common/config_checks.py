@@ -220,9 +220,9 @@ def check_distill_config(embeddings: Any) -> None:
         raise ConfigError("embeddings.distill_from", model_dir, "must be a Hugging Face model folder, or null to read embeddings.path and embeddings.words")
     if not (Path(model_dir) / "config.json").is_file():
         raise ConfigError("embeddings.distill_from", model_dir, "not a Hugging Face model folder (no config.json)")
-    from bilstm_clf.data.distill import parse_layers
+    from bilstm_clf.data.distill import DEFAULT_LAYERS, parse_layers
 
-    layers = embeddings.get("distill_layers", "5-8")
+    layers = embeddings.get("distill_layers", DEFAULT_LAYERS)
     try:
         parse_layers(layers)
     except UserError as err:

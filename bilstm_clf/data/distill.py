@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_PIECES = 256  # word pieces per text, [CLS] and [SEP] included; later words have no occurrence
 FEATURE_BATCH = 64
 VECTORS, WORDS = "vectors.npy", "words.txt"
+DEFAULT_LAYERS = "5-8"  # the middle of a 12-layer encoder: won SST-5 dev in the features benchmark
 
 
 def parse_layers(spec: str | int) -> list[int]:
@@ -139,14 +140,9 @@ def _cache_key(model_dir: Path, layers: list[int], sentences: Sequence[Sequence[
 
 def distilled_files(model_dir: str | Path, layers_spec: str | int, sentences: Sequence[Sequence[str]], cache_root: Path) -> Path:
     """The folder holding the vectors of ``sentences``' words distilled from ``model_dir``: from
-    the cache when the same model, layers and texts were distilled before, else distilled now."""
-    model_dir = Path(model_dir)
-    try:
-        layers = parse_layers(layers_spec)
-    except UserError as err:
-        raise UserError(f"config embeddings.distill_layers={layers_spec!r}: {err}") from None
-    if not (model_dir / "config.json").is_file():
-        raise UserError(f"config embeddings.distill_from={str(model_dir)!r}: not a Hugging Face model folder (no config.json)")
+    the cache when the same model, layers and texts were distilled before, else distilled now.
+    The folder and layers were checked with the run's config (``check_distill_config``)."""
+    model_dir, layers = Path(model_dir), parse_layers(layers_spec)
     out = cache_root / "distilled" / _cache_key(model_dir, layers, sentences)
     if (out / VECTORS).is_file() and (out / WORDS).is_file():
         log.info("embeddings.distill_from: vectors distilled before from %s (hidden states %s), reused from %s", model_dir, layers_spec, out)
@@ -170,5 +166,5 @@ def distilled_source(options: Mapping, datamodule, cache_root: Path) -> dict:
     """``options`` (``embeddings``) with ``path`` and ``words`` pointing at vectors distilled from
     ``distill_from`` over the datamodule's training split (set up)."""
     sentences = training_sentences(datamodule.tokenizer.itos(), datamodule.datasets["train"])
-    out = distilled_files(options["distill_from"], options.get("distill_layers", "5-8"), sentences, cache_root)
+    out = distilled_files(options["distill_from"], options.get("distill_layers", DEFAULT_LAYERS), sentences, cache_root)
     return {**options, "source": "npy", "path": str(out / VECTORS), "words": str(out / WORDS)}
